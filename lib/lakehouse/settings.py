@@ -1,0 +1,240 @@
+"""The one settings module (contract 2): every setting is an environment variable
+with the LAKEHOUSE_ prefix, one class per area with its own sub-prefix.
+
+Nothing else in the platform reads the environment for configuration. Kubernetes
+manifests set exactly these names (a static test compares them with `env_var_names()`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lakehouse.registry import Registry, load_registry
+
+PREFIX = "LAKEHOUSE_"
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or invalid; the message names the variable and the fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=PREFIX + prefix, extra="ignore", frozen=True)
+
+
+class SourceDbSettings(BaseSettings):
+    """The OLTP PostgreSQL database that is captured."""
+
+    model_config = _config("SOURCE_")
+    host: str = Field("127.0.0.1", description="PostgreSQL host")
+    port: int = Field(5432, ge=1, le=65535, description="PostgreSQL port")
+    database: str = Field("shop", description="database holding the captured schemas")
+    user: str = Field("lakehouse", description="owner role: creates schema objects, manages the publication")
+    password: SecretStr = Field(description="password of `user`")
+    cdc_user: str = Field("debezium", description="replication role Debezium connects as")
+    cdc_password: SecretStr = Field(description="password of `cdc_user`")
+
+    def conninfo(self, *, database: str | None = None) -> str:
+        """libpq connection string for the owner role."""
+        return (
+            f"host={self.host} port={self.port} dbname={database or self.database} "
+            f"user={self.user} password={self.password.get_secret_value()}"
+        )
+
+
+class CatalogSettings(BaseSettings):
+    """The Iceberg JDBC catalog (a PostgreSQL database) and the warehouse location."""
+
+    model_config = _config("CATALOG_")
+    host: str = Field("127.0.0.1", description="catalog PostgreSQL host")
+    port: int = Field(5432, ge=1, le=65535, description="catalog PostgreSQL port")
+    database: str = Field("lakehouse_catalog", description="catalog database")
+    user: str = Field("lakehouse", description="catalog database role")
+    password: SecretStr = Field(description="password of `user`")
+    warehouse: str = Field("s3://lake/warehouse", pattern=r"^s3a?://", description="warehouse root URI")
+
+    @property
+    def jdbc_url(self) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+
+
+class S3Settings(BaseSettings):
+    """The S3-compatible object store (MinIO) holding the warehouse."""
+
+    model_config = _config("S3_")
+    endpoint: str = Field(description="S3 endpoint URL, e.g. http://127.0.0.1:9000")
+    access_key_id: str = Field(description="S3 access key id")
+    secret_access_key: SecretStr = Field(description="S3 secret access key")
+    region: str = Field("us-east-1", description="S3 region name")
+    bucket: str = Field("lake", description="bucket holding the warehouse")
+
+
+class KafkaSettings(BaseSettings):
+    """The Kafka cluster Debezium writes to."""
+
+    model_config = _config("KAFKA_")
+    bootstrap_servers: str = Field(description="comma-separated host:port list")
+
+
+class ConnectSettings(BaseSettings):
+    """The Kafka Connect REST endpoint and how the connector tool waits on it."""
+
+    model_config = _config("CONNECT_")
+    url: str = Field(description="Kafka Connect REST URL, e.g. http://127.0.0.1:8083")
+    timeout_s: float = Field(180.0, gt=0, description="how long to wait for RUNNING")
+    snapshot_mode: str = Field("initial", description="Debezium snapshot.mode")
+    heartbeat_interval_ms: int = Field(10_000, ge=1000, description="Debezium heartbeat.interval.ms")
+
+
+class MergeSettings(BaseSettings):
+    """The cdc-merge Spark job."""
+
+    model_config = _config("MERGE_")
+    spark_master: str = Field("local[*]", description="Spark master: local[*] or k8s://https://...")
+    spark_jars_dir: Path = Field(description="directory whose jars join the Spark classpath")
+    max_records_per_batch: int = Field(500_000, ge=1, description="per table and batch")
+    trigger_interval_s: float = Field(10.0, ge=0, description="pause between batches in stream mode")
+    shuffle_partitions: int = Field(4, ge=1, description="spark.sql.shuffle.partitions")
+    driver_memory: str = Field("2g", description="spark.driver.memory")
+    fault_point: str = Field(
+        "", description="test hook: crash the job at this named point (before-write, after-commit)"
+    )
+
+
+class StackSettings(BaseSettings):
+    """The embedded local stack (`make up`): where it lives and which loopback ports it binds."""
+
+    model_config = _config("STACK_")
+    dir: Path = Field(Path(".local"), description="state directory: data, logs, pid files, stack.env")
+    host: str = Field("127.0.0.1", description="address every component binds")
+    postgres_port: int = Field(15432, ge=1, le=65535, description="PostgreSQL port")
+    kafka_port: int = Field(19092, ge=1, le=65535, description="Kafka broker port")
+    kafka_controller_port: int = Field(19093, ge=1, le=65535, description="KRaft controller port")
+    connect_port: int = Field(18083, ge=1, le=65535, description="Kafka Connect REST port")
+    minio_port: int = Field(19000, ge=1, le=65535, description="MinIO S3 API port")
+    minio_console_port: int = Field(19001, ge=1, le=65535, description="MinIO console port")
+    kafka_heap: str = Field("768m", description="Kafka broker -Xmx")
+    connect_heap: str = Field("1g", description="Kafka Connect worker -Xmx")
+    ready_timeout_s: float = Field(120.0, gt=0, description="how long each component may take to get healthy")
+
+
+_AREAS: dict[str, type[BaseSettings]] = {
+    "source": SourceDbSettings,
+    "catalog": CatalogSettings,
+    "s3": S3Settings,
+    "kafka": KafkaSettings,
+    "connect": ConnectSettings,
+    "merge": MergeSettings,
+    "stack": StackSettings,
+}
+
+
+class Settings(BaseSettings):
+    """All platform settings; build it with `get_settings()`.
+
+    Areas load on first use so a service needs only the variables of the areas it
+    touches; `require()` loads the named areas up front so a service fails at start-up.
+    """
+
+    model_config = _config("")
+    registry_path: Path = Field(Path("config/tables.yaml"), description="the table registry YAML file")
+
+    def require(self, *areas: str) -> Settings:
+        """Load `areas` now; raise one `ConfigError` naming every missing or bad variable."""
+        problems: list[str] = []
+        for area in areas:
+            try:
+                getattr(self, area)
+            except ConfigError as exc:
+                problems += exc.problems
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def _area(self, name: str) -> Any:
+        cache = self.__dict__.setdefault("_loaded", {})
+        if name not in cache:
+            cls = _AREAS[name]
+            try:
+                cache[name] = cls()
+            except ValidationError as exc:
+                raise ConfigError(_describe(cls, exc)) from exc
+        return cache[name]
+
+    @property
+    def source(self) -> SourceDbSettings:
+        return self._area("source")  # type: ignore[no-any-return]
+
+    @property
+    def catalog(self) -> CatalogSettings:
+        return self._area("catalog")  # type: ignore[no-any-return]
+
+    @property
+    def s3(self) -> S3Settings:
+        return self._area("s3")  # type: ignore[no-any-return]
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        return self._area("kafka")  # type: ignore[no-any-return]
+
+    @property
+    def connect(self) -> ConnectSettings:
+        return self._area("connect")  # type: ignore[no-any-return]
+
+    @property
+    def merge(self) -> MergeSettings:
+        return self._area("merge")  # type: ignore[no-any-return]
+
+    @property
+    def stack(self) -> StackSettings:
+        return self._area("stack")  # type: ignore[no-any-return]
+
+    def registry(self) -> Registry:
+        """The table registry this configuration points at (parsed once per path)."""
+        return _registry(self.registry_path.resolve())
+
+
+def env_var_names() -> set[str]:
+    """Every environment variable the settings read."""
+    names = {PREFIX + "REGISTRY_PATH"}
+    for cls in _AREAS.values():
+        prefix = cls.model_config.get("env_prefix", "")
+        names |= {f"{prefix}{field}".upper() for field in cls.model_fields}
+    return names
+
+
+def _describe(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
+    prefix = cls.model_config.get("env_prefix", "")
+    out = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        var = f"{prefix}{field}".upper()
+        desc = cls.model_fields[field].description if field in cls.model_fields else ""
+        if err["type"] == "missing":
+            out.append(f"{var} is not set ({desc}); set it, or `source .local/stack.env` after `make up`")
+        else:
+            out.append(f"{var}={err.get('input')!r} is invalid: {err['msg']}")
+    return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(Settings, exc)) from exc
+
+
+@lru_cache(maxsize=8)
+def _registry(path: Path) -> Registry:
+    return load_registry(path)
