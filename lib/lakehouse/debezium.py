@@ -1,0 +1,88 @@
+"""The Debezium change-event model shared by every consumer of the CDC topics.
+
+Debezium's JSON converter (schemas enabled) wraps each change as
+`{"schema": {...}, "payload": {"before", "after", "source", "op", "ts_ms"}}`. The
+connector is configured (services/connector-config) to propagate source column types,
+so each field schema carries the PostgreSQL type, length (precision) and scale.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+# What Debezium puts in place of an unchanged TOASTed value it did not receive.
+UNAVAILABLE_VALUE = "__debezium_unavailable_value"
+# The same placeholder in a bytea column, as the JSON converter encodes bytes (base64).
+UNAVAILABLE_VALUE_BASE64 = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="
+
+SOURCE_TYPE = "__debezium.source.column.type"
+SOURCE_LENGTH = "__debezium.source.column.length"
+SOURCE_SCALE = "__debezium.source.column.scale"
+
+
+class Op(str, Enum):
+    """Debezium operation codes."""
+
+    CREATE = "c"
+    UPDATE = "u"
+    DELETE = "d"
+    READ = "r"  # snapshot read
+    TRUNCATE = "t"
+    MESSAGE = "m"
+
+
+# Row-level operations the merge applies; the others are dead-lettered with a reason.
+ROW_OPS = frozenset({Op.CREATE.value, Op.UPDATE.value, Op.DELETE.value, Op.READ.value})
+
+
+class EnvelopeError(ValueError):
+    """A value schema that is not a Debezium change-event envelope."""
+
+
+@dataclass(frozen=True)
+class FieldSchema:
+    """One column of a change event's row struct, as Debezium describes it."""
+
+    name: str
+    type: str  # Kafka Connect type: int16, int32, int64, float32, float64, boolean, string, bytes, ...
+    optional: bool
+    logical: str | None = None  # e.g. io.debezium.time.MicroTimestamp
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def source_type(self) -> str:
+        return self.parameters.get(SOURCE_TYPE, "").upper()
+
+    @property
+    def source_length(self) -> int | None:
+        v = self.parameters.get(SOURCE_LENGTH)
+        return int(v) if v is not None and v.lstrip("-").isdigit() else None
+
+    @property
+    def source_scale(self) -> int | None:
+        v = self.parameters.get(SOURCE_SCALE)
+        return int(v) if v is not None and v.lstrip("-").isdigit() else None
+
+
+def row_fields(envelope_schema: str | dict[str, Any]) -> list[FieldSchema]:
+    """The row columns of an envelope schema (from its `after`, else `before`, struct)."""
+    schema = json.loads(envelope_schema) if isinstance(envelope_schema, str) else envelope_schema
+    if not isinstance(schema, dict) or schema.get("type") != "struct":
+        raise EnvelopeError("value schema is not a struct")
+    by_name = {f.get("field"): f for f in schema.get("fields", [])}
+    row = by_name.get("after") or by_name.get("before")
+    if row is None or row.get("type") != "struct" or "op" not in by_name:
+        raise EnvelopeError("value schema has no before/after row struct and op: not a Debezium envelope")
+    return [
+        FieldSchema(
+            name=f["field"],
+            type=f["type"],
+            optional=bool(f.get("optional", True)),
+            logical=f.get("name"),
+            parameters={str(k): str(v) for k, v in (f.get("parameters") or {}).items()},
+        )
+        for f in row.get("fields", [])
+    ]

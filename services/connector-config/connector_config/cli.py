@@ -1,0 +1,100 @@
+"""`lakehouse-connectors`: render, validate, apply and operate the Debezium connector."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import typer
+
+from connector_config.apply import apply as apply_connector
+from connector_config.client import ConnectClient, ConnectError
+from connector_config.render import redact, render_config
+from lakehouse.registry import RegistryError
+from lakehouse.settings import ConfigError, Settings, get_settings
+
+app = typer.Typer(help="Manage the Debezium connector described by the table registry.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+class Output(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _say(msg: str) -> None:
+    typer.echo(f"    {msg}")
+
+
+def _run(fn: Callable[[Settings, ConnectClient], Any]) -> Any:
+    """One error handler: configuration errors exit 2, Connect/database failures exit 1."""
+    try:
+        settings = get_settings().require("source", "connect")
+        settings.registry()
+        return fn(settings, ConnectClient(settings.connect.url))
+    except (ConfigError, RegistryError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    except (ConnectError, LookupError, OSError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def render(output: Output = typer.Option(Output.json, "--output", "-o")) -> None:
+    """Print the connector config rendered from the registry (passwords masked)."""
+    def go(s: Settings, _: ConnectClient) -> None:
+        cfg = redact(render_config(s.registry(), s.source, s.connect))
+        typer.echo(json.dumps(cfg, indent=2) if output is Output.json
+                   else "\n".join(f"{k}={v}" for k, v in cfg.items()))
+    _run(go)
+
+
+@app.command()
+def apply(output: Output = typer.Option(Output.text, "--output", "-o")) -> None:
+    """Ensure the publication, validate, apply idempotently and wait for RUNNING."""
+    result = _run(lambda s, c: apply_connector(s, c, _say))
+    if output is Output.json:
+        typer.echo(json.dumps(result.__dict__))
+
+
+@app.command()
+def status(output: Output = typer.Option(Output.text, "--output", "-o")) -> None:
+    """Show connector and task states; exit 1 unless all are RUNNING."""
+    def go(s: Settings, c: ConnectClient) -> dict[str, Any] | None:
+        return c.status(s.registry().cdc.connector)
+    st = _run(go)
+    if st is None:
+        typer.echo("connector not found; run: make connectors")
+        raise typer.Exit(1)
+    if output is Output.json:
+        typer.echo(json.dumps(st, indent=2))
+    else:
+        typer.echo(f"{st['name']}: {st['connector']['state']}")
+        for t in st.get("tasks", []):
+            typer.echo(f"  task {t['id']}: {t['state']}" + (f"\n{t.get('trace', '')}" if t["state"] == "FAILED" else ""))
+    states = [st["connector"]["state"]] + [t["state"] for t in st.get("tasks", [])]
+    if not st.get("tasks") or any(x != "RUNNING" for x in states):
+        raise typer.Exit(1)
+
+
+@app.command()
+def restart() -> None:
+    """Restart the connector and its tasks, then wait for RUNNING."""
+    def go(s: Settings, c: ConnectClient) -> None:
+        name = s.registry().cdc.connector
+        c.restart(name)
+        c.wait_running(name, timeout_s=s.connect.timeout_s, on_wait=_say)
+        _say(f"{name} RUNNING")
+    _run(go)
+
+
+@app.command()
+def delete() -> None:
+    """Delete the connector (the replication slot and publication stay in PostgreSQL)."""
+    def go(s: Settings, c: ConnectClient) -> None:
+        name = s.registry().cdc.connector
+        _say(f"deleted {name}" if c.delete(name) else f"{name} did not exist")
+    _run(go)

@@ -1,0 +1,142 @@
+"""Turning a Kafka offset range of one topic into classified, typed change rows.
+
+Every record ends up in exactly one place: skipped (tombstone), dead letter (with its
+reason), or the good set that feeds bronze and the silver MERGE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from cdc_merge.kafka_offsets import OffsetRange
+from cdc_merge.typemap import ColumnType, column_type
+from lakehouse.debezium import ROW_OPS, UNAVAILABLE_VALUE, UNAVAILABLE_VALUE_BASE64, EnvelopeError, row_fields
+from lakehouse.registry import Registry, TableSpec
+
+ENVELOPE = (
+    "struct<schema:string, payload:struct<before:string, after:string, op:string, ts_ms:bigint,"
+    " source:struct<schema:string, table:string, lsn:bigint, txId:bigint, ts_ms:bigint>>>"
+)
+ROW_MAP = "map<string,string>"
+
+
+def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFrame:
+    """The records of `rng` via Spark's own Kafka source (explicit offsets, no consumer group)."""
+    return (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", rng.topic)
+        .option("startingOffsets", rng.spark_json(rng.start))
+        .option("endingOffsets", rng.spark_json(rng.end))
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+
+
+def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
+    """Parse envelopes and give each record a `reason` (null when it is a usable change)."""
+    registered = F.array(*[F.lit(t.source) for t in registry.tables])
+    env = F.from_json(F.col("value").cast("string"), ENVELOPE)
+    df = raw.select(
+        F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_ts"), F.col("key").cast("string").alias("key"),
+        F.col("value").cast("string").alias("value"), env.alias("env"),
+    )
+    p = F.col("env.payload")
+    src_table = F.concat_ws(".", p["source"]["schema"], p["source"]["table"])
+    reason = (
+        F.when(F.col("value").isNull(), F.lit(None))
+        .when(F.col("env").isNull() | p.isNull() | p["op"].isNull(),
+              F.lit("malformed: not a JSON Debezium change event"))
+        .when(~p["op"].isin(*ROW_OPS), F.concat(F.lit("unsupported op code '"), p["op"], F.lit("'")))
+        .when(~F.array_contains(registered, src_table),
+              F.concat(F.lit("event for table '"), src_table, F.lit("' which is not in the registry")))
+        .when(src_table != F.lit(spec.source),
+              F.concat(F.lit("event for table '"), src_table, F.lit(f"' on the topic of '{spec.source}'")))
+        .when(F.col("env.schema").isNull(),
+              F.lit("no value schema (the JSON converter must run with schemas.enable=true)"))
+    )
+    return df.select(
+        "topic", "kafka_partition", "kafka_offset", "kafka_ts", "key",
+        F.col("value").isNull().alias("tombstone"),
+        reason.alias("reason"),
+        # The raw value is kept only where it must be dead-lettered; the rest is parsed.
+        F.when(reason.isNotNull(), F.col("value")).alias("value"),
+        F.col("env.schema").alias("schema"),
+        F.hex(F.xxhash64(F.col("env.schema"))).alias("schema_id"),
+        p["op"].alias("op"), p["before"].alias("before"), p["after"].alias("after"),
+        p["source"]["lsn"].alias("lsn"), p["source"]["txId"].alias("tx_id"),
+        F.timestamp_millis(p["source"]["ts_ms"]).alias("source_ts"),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+
+
+@dataclass
+class BatchSchemas:
+    """The distinct row schemas of a batch, in arrival order, mapped to column types."""
+
+    order: list[str]  # schema ids
+    columns: dict[str, dict[str, ColumnType]]  # schema id -> column -> type
+    invalid: dict[str, str]  # schema id -> reason
+
+
+def batch_schemas(classified: DataFrame) -> BatchSchemas:
+    rows = (
+        classified.where(F.col("reason").isNull() & F.col("schema").isNotNull())
+        .groupBy("schema_id")
+        .agg(F.min(F.struct("kafka_partition", "kafka_offset")).alias("first"), F.first("schema").alias("schema"))
+        .orderBy("first")
+        .collect()
+    )
+    out = BatchSchemas(order=[], columns={}, invalid={})
+    for r in rows:
+        out.order.append(r["schema_id"])
+        try:
+            out.columns[r["schema_id"]] = {f.name: column_type(f) for f in row_fields(r["schema"])}
+        except (EnvelopeError, ValueError, KeyError) as exc:
+            out.invalid[r["schema_id"]] = f"unusable value schema: {exc}"
+    return out
+
+
+def offset_at_least(thresholds: dict[int, int]) -> Column:
+    """Rows whose offset is at or beyond the per-partition threshold."""
+    cond = F.lit(False)
+    for part, off in thresholds.items():
+        cond = cond | ((F.col("kafka_partition") == part) & (F.col("kafka_offset") >= off))
+    return cond
+
+
+def typed_changes(good: DataFrame, spec: TableSpec, table_columns: dict[str, str],
+                  converters: dict[str, ColumnType]) -> DataFrame:
+    """Typed source columns plus per-column placeholder flags and a fit check.
+
+    `converters` holds, per column present in the batch, the newest accepted conversion;
+    table columns absent from the batch (dropped at the source) become null.
+    """
+    row = F.when(F.col("op") == "d", F.from_json("before", ROW_MAP)).otherwise(F.from_json("after", ROW_MAP))
+    df = good.withColumn("_row", row)
+    cols: list[Column] = []
+    misfits: list[Column] = []
+    for name, sql_type in table_columns.items():
+        conv = converters.get(name)
+        if conv is None:
+            cols += [F.lit(None).cast(sql_type).alias(name), F.lit(False).alias(f"_unavail_{name}")]
+            continue
+        raw = F.col("_row").getItem(name)
+        unavailable = (raw.isin(UNAVAILABLE_VALUE, UNAVAILABLE_VALUE_BASE64) if conv.toastable else F.lit(False))
+        typed = F.expr(conv.expression(f"_row['{name}']")).cast(sql_type)
+        value = F.when(unavailable, F.lit(None).cast(sql_type)).otherwise(typed)
+        cols += [value.alias(name), unavailable.alias(f"_unavail_{name}")]
+        relevant = F.lit(True) if name in spec.primary_key else (F.col("op") != "d")
+        misfits.append(F.when(relevant & raw.isNotNull() & ~unavailable & typed.isNull(),
+                              F.concat(F.lit(f"{name}='"), F.substring(raw, 1, 80), F.lit(f"' as {sql_type}"))))
+    pk_missing = F.lit(False)
+    for k in spec.primary_key:
+        pk_missing = pk_missing | F.col("_row").getItem(k).isNull()
+    misfit_list = F.concat_ws(", ", *misfits) if misfits else F.lit("")
+    fit_reason = (F.when(pk_missing, F.lit("missing primary key value"))
+                  .when(misfit_list != "", F.concat(F.lit("value does not fit the column type: "), misfit_list)))
+    return df.select("*", *cols, fit_reason.alias("fit_reason")).drop("_row")

@@ -1,0 +1,73 @@
+"""`lakehouse-merge`: the cdc-merge Spark job entrypoint (same command locally and in the cluster)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+from lakehouse.logs import configure_logging, get_logger
+from lakehouse.registry import RegistryError
+from lakehouse.settings import ConfigError, get_settings
+
+log = get_logger("cdc-merge")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `once` (one batch per table), `catch-up` (until no lag) or `stream` (forever)."""
+    parser = argparse.ArgumentParser(prog="lakehouse-merge", description=__doc__)
+    parser.add_argument("mode", choices=("once", "catch-up", "stream"), help="how many batches to run")
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--table", action="append", help="only these registry tables (schema.table)")
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        settings = get_settings().require("catalog", "s3", "kafka", "merge")
+        registry = settings.registry()
+        tables = [registry.by_source(t) for t in args.table] if args.table else None
+    except (ConfigError, RegistryError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from cdc_merge.job import run_once, run_until_caught_up
+    from cdc_merge.session import build_session
+
+    def say(msg: str) -> None:
+        log.info(msg)
+
+    spark = build_session(settings)
+    stop = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+        log.info("signal %s: finishing the current batch, then stopping", signum)
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        if args.mode == "once":
+            results = run_once(spark, settings, say, tables)
+        elif args.mode == "catch-up":
+            results = run_until_caught_up(spark, settings, say)
+        else:
+            results = []
+            while not stop:
+                started = time.monotonic()
+                run_once(spark, settings, say, tables)
+                pause = settings.merge.trigger_interval_s - (time.monotonic() - started)
+                while pause > 0 and not stop:
+                    time.sleep(min(pause, 0.5))
+                    pause -= 0.5
+        if args.output == "json":
+            print(json.dumps([r.as_dict() for r in results], default=str))
+        elif not results and args.mode != "stream":
+            print("nothing new on any topic")
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

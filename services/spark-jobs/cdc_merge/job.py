@@ -1,0 +1,219 @@
+"""The cdc-merge job: for every registry table, one bounded batch from Kafka into Iceberg.
+
+Per table and batch, in this order, each commit carrying the batch's end offsets:
+  1. dead-letter rows appended  (records already there are skipped on a re-run)
+  2. bronze change log appended (likewise)
+  3. silver MERGE               (its offsets are where the next batch starts)
+A crash anywhere re-reads from the silver offsets; the filters above and the
+idempotent MERGE make the re-run change nothing that was already committed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from cdc_merge import checkpoint, lake_tables
+from cdc_merge.changes import batch_schemas, classify, offset_at_least, read_range, typed_changes
+from cdc_merge.kafka_offsets import TopicOffsets
+from cdc_merge.silver_merge import last_change_per_key, merge_sql
+from cdc_merge.typemap import ColumnType
+from lakehouse.registry import Registry, TableSpec
+from lakehouse.settings import Settings
+
+Say = Callable[[str], None]
+
+
+class InjectedFault(SystemExit):
+    """Raised at a configured fault point (tests of crash recovery)."""
+
+
+def fault(settings: Settings, point: str) -> None:
+    """Crash hard at `point` when LAKEHOUSE_MERGE_FAULT_POINT names it (test hook)."""
+    if settings.merge.fault_point == point:
+        os._exit(86)
+
+
+@dataclass
+class TableResult:
+    """What one batch did to one table."""
+
+    table: str
+    topic: str
+    start: dict[int, int] = field(default_factory=dict)
+    end: dict[int, int] = field(default_factory=dict)
+    records: int = 0
+    tombstones: int = 0
+    changes: int = 0
+    inserts_updates: int = 0
+    deletes: int = 0
+    bronze_appended: int = 0
+    dead_lettered: dict[str, int] = field(default_factory=dict)
+    schema_changes: list[str] = field(default_factory=list)
+    lag: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _thresholds(rng_start: dict[int, int], committed: dict[int, int] | None) -> dict[int, int]:
+    return {p: max(o, (committed or {}).get(p, 0)) for p, o in rng_start.items()}
+
+
+def _append(df: DataFrame, table: str, props: dict[str, str]) -> None:
+    writer = df.writeTo(table)
+    for k, v in props.items():
+        writer = writer.option(f"snapshot-property.{k}", v)
+    writer.append()
+
+
+def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spec: TableSpec,
+                probe: TopicOffsets, say: Say) -> TableResult | None:
+    """One batch for one table; None when the topic has nothing new."""
+    started = time.monotonic()
+    topic = registry.topic(spec)
+    silver, bronze, dead = registry.silver(spec), registry.bronze(spec), registry.dead_letter
+    silver_exists = lake_tables.table_exists(spark, silver)
+    committed = checkpoint.committed_offsets(spark, silver, topic) if silver_exists else None
+    rng = probe.next_range(topic, committed, settings.merge.max_records_per_batch)
+    if rng is None:
+        return None
+    result = TableResult(table=spec.source, topic=topic, start=rng.start, end=rng.end)
+    props = {checkpoint.property_name(topic): checkpoint.encode(rng.end)}
+
+    classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec)
+    try:
+        schemas = batch_schemas(classified)
+        current = None
+        if silver_exists:
+            current = {c: t for c, t in lake_tables.current_columns(spark, silver).items()
+                       if c not in lake_tables.META_COLUMNS}
+        plan = lake_tables.plan_schema(
+            current, [(sid, {c: ct.sql_type for c, ct in schemas.columns[sid].items()})
+                      for sid in schemas.order if sid in schemas.columns])
+        rejected = {**schemas.invalid, **plan.rejected}
+        converters: dict[str, ColumnType] = {}
+        for sid in schemas.order:
+            if sid in schemas.columns and sid not in rejected:
+                converters.update(schemas.columns[sid])
+        if converters:
+            if not silver_exists:
+                lake_tables.create_silver(spark, silver, spec, plan.columns)
+                result.schema_changes.append(f"created {silver}")
+            elif plan.add or plan.promote:
+                lake_tables.evolve_silver(spark, silver, plan)
+                result.schema_changes += [f"added {c} {t}" for c, t in plan.add.items()]
+                result.schema_changes += [f"promoted {c} to {t}" for c, t in plan.promote.items()]
+        lake_tables.ensure_bronze(spark, registry, spec)
+        lake_tables.ensure_dead_letter(spark, registry)
+
+        table_columns = plan.columns
+        schema_reason = F.lit(None).cast("string")
+        for sid, why in rejected.items():
+            schema_reason = F.when(F.col("schema_id") == sid, F.lit(why)).otherwise(schema_reason)
+        typed = typed_changes(classified.where(~F.col("tombstone") & F.col("reason").isNull()), spec,
+                              table_columns, converters) if converters else None
+
+        fault(settings, "before-write")
+        # 1. dead letters: envelope problems, rejected schemas, values that do not fit.
+        bad_env = classified.where(~F.col("tombstone") & F.col("reason").isNotNull()).select(
+            "topic", "kafka_partition", "kafka_offset", "kafka_ts", "key", "value", "reason")
+        bad_rows = bad_env
+        if typed is not None:
+            bad_fit = typed.select("*", F.coalesce(schema_reason, F.col("fit_reason")).alias("why")).where(
+                F.col("why").isNotNull())
+            bad_rows = bad_env.unionByName(bad_fit.select(
+                "topic", "kafka_partition", "kafka_offset", "kafka_ts", "key",
+                F.to_json(F.struct(F.col("op"), F.col("before"), F.col("after"), F.col("lsn"))).alias("value"),
+                F.col("why").alias("reason")))
+        dlq_committed = checkpoint.committed_offsets(spark, dead, topic)
+        dlq_new = bad_rows.where(offset_at_least(_thresholds(rng.start, dlq_committed))).select(
+            "topic", "kafka_partition", "kafka_offset", "kafka_ts", F.lit(spec.source).alias("registry_table"),
+            "reason", "key", F.col("value").alias("payload"), F.current_timestamp().alias("failed_at"),
+        ).persist()
+        counts = {r["reason"]: r["count"] for r in dlq_new.groupBy("reason").count().collect()}
+        if counts:
+            _append(dlq_new, dead, props)
+        dlq_new.unpersist()
+        result.dead_lettered = counts
+
+        # 2. bronze: every well-formed change event of this table, raw.
+        bronze_committed = checkpoint.committed_offsets(spark, bronze, topic)
+        bronze_new = classified.where(
+            ~F.col("tombstone") & F.col("reason").isNull()
+            & offset_at_least(_thresholds(rng.start, bronze_committed))
+        ).select(
+            "topic", "kafka_partition", "kafka_offset", "kafka_ts", "op", "lsn", "tx_id", "source_ts",
+            "key", "before", "after", F.current_timestamp().alias("ingested_at"),
+        )
+        stats = classified.agg(
+            F.count(F.lit(1)).alias("records"),
+            F.sum(F.col("tombstone").cast("int")).alias("tombstones"),
+        ).first()
+        result.records, result.tombstones = int(stats["records"]), int(stats["tombstones"] or 0)
+        result.bronze_appended = bronze_new.count()
+        if result.bronze_appended:
+            _append(bronze_new, bronze, props)
+        fault(settings, "after-bronze")
+
+        # 3. silver.
+        if typed is not None:
+            good = typed.where(schema_reason.isNull() & F.col("fit_reason").isNull())
+            ops = {r["op"]: r["count"] for r in good.groupBy("op").count().collect()}
+            result.deletes = int(ops.get("d", 0))
+            result.inserts_updates = sum(int(v) for k, v in ops.items() if k != "d")
+            result.changes = result.deletes + result.inserts_updates
+        if result.changes:
+            assert typed is not None
+            toastable = {c for c, ct in converters.items() if ct.toastable and c in table_columns}
+            latest = last_change_per_key(good, spec, table_columns, toastable)
+            view = f"cdc_changes_{spec.source.replace('.', '_')}"
+            latest.createOrReplaceTempView(view)
+            checkpoint.run_with_commit_properties(
+                spark, props, merge_sql(silver, view, spec, table_columns, toastable,
+                                        list(lake_tables.META_COLUMNS)))
+        elif lake_tables.table_exists(spark, silver):
+            checkpoint.commit_marker(spark, silver, props)
+        fault(settings, "after-commit")
+    finally:
+        classified.unpersist()
+
+    marks = probe.watermarks(topic) or {}
+    result.lag = sum(max(0, high - rng.end.get(p, 0)) for p, (_, high) in marks.items())
+    result.seconds = round(time.monotonic() - started, 2)
+    say(f"{spec.source}: {result.records} records [{checkpoint.encode(rng.start)} -> "
+        f"{checkpoint.encode(rng.end)}], {result.changes} changes merged, {result.bronze_appended} to bronze, "
+        f"{sum(result.dead_lettered.values())} dead-lettered, lag {result.lag}, {result.seconds}s")
+    return result
+
+
+def run_once(spark: SparkSession, settings: Settings, say: Say,
+             tables: list[TableSpec] | None = None) -> list[TableResult]:
+    """One batch for every registry table (or the given ones)."""
+    registry = settings.registry()
+    probe = TopicOffsets(settings.kafka.bootstrap_servers)
+    try:
+        results = []
+        for spec in tables or list(registry.tables):
+            r = merge_table(spark, settings, registry, spec, probe, say)
+            if r is not None:
+                results.append(r)
+        return results
+    finally:
+        probe.close()
+
+
+def run_until_caught_up(spark: SparkSession, settings: Settings, say: Say) -> list[TableResult]:
+    """Batches until no table has anything new (a bounded `max_records_per_batch` may need several)."""
+    everything: list[TableResult] = []
+    while True:
+        results = run_once(spark, settings, say)
+        everything += results
+        if not results or all(r.lag == 0 for r in results):
+            return everything

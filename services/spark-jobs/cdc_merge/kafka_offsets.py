@@ -1,0 +1,63 @@
+"""The Kafka side of a batch: which offset range of a topic to read next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, TopicPartition
+
+from cdc_merge.checkpoint import Offsets
+
+
+@dataclass(frozen=True)
+class OffsetRange:
+    """Per partition: read [start, end)."""
+
+    topic: str
+    start: Offsets
+    end: Offsets
+
+    @property
+    def count(self) -> int:
+        return sum(self.end[p] - self.start.get(p, 0) for p in self.end)
+
+    def spark_json(self, which: Offsets) -> str:
+        import json
+        return json.dumps({self.topic: {str(p): o for p, o in which.items()}})
+
+
+class TopicOffsets:
+    """Watermarks through one short-lived consumer (no group, nothing committed)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lakehouse-offset-probe",
+                                  "enable.auto.commit": False, "log_level": 0})
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def watermarks(self, topic: str) -> dict[int, tuple[int, int]] | None:
+        """partition -> (low, high) watermark; None if the topic does not exist yet."""
+        md = self.consumer.list_topics(topic, timeout=15)
+        t = md.topics.get(topic)
+        if t is None or t.error is not None or not t.partitions:
+            return None
+        out = {}
+        for p in t.partitions:
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
+            out[p] = (low, high)
+        return out
+
+    def next_range(self, topic: str, committed: Offsets | None, max_records: int) -> OffsetRange | None:
+        """The range after `committed`, at most `max_records` per partition; None if nothing new."""
+        marks = self.watermarks(topic)
+        if marks is None:
+            return None
+        start: Offsets = {}
+        end: Offsets = {}
+        for p, (low, high) in marks.items():
+            begin = (committed or {}).get(p, low)
+            start[p] = begin
+            end[p] = min(high, begin + max_records)
+        rng = OffsetRange(topic, start, end)
+        return rng if rng.count > 0 else None
