@@ -43,6 +43,7 @@ class Component(ABC):
     """One supervised process of the stack."""
 
     name: str
+    user: str | None = None  # OS user to run as (None: the current one)
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -113,11 +114,10 @@ class Postgres(Component):
     def home(self) -> Path:
         return self.ctx.layout.postgres_home()
 
-    def _as_postgres(self, argv: list[str]) -> list[str]:
+    @property
+    def user(self) -> str | None:
         # initdb and postgres refuse to run as root.
-        if os.geteuid() == 0:
-            return ["runuser", "-u", "postgres", "--", *argv]
-        return argv
+        return "postgres" if os.geteuid() == 0 else None
 
     def prepare(self) -> None:
         home = self.home
@@ -142,10 +142,10 @@ class Postgres(Component):
         if os.geteuid() == 0:
             os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
         proc = subprocess.run(
-            self._as_postgres([str(self.ctx.pg_bin / "initdb"), "-D", str(home), "-U", "postgres",
-                               "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
-                               "--locale=C.UTF-8"]),
-            capture_output=True, text=True,
+            [str(self.ctx.pg_bin / "initdb"), "-D", str(home), "-U", "postgres", "--auth=scram-sha-256",
+             f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"],
+            capture_output=True, text=True, user=self.user, group=self.user,
+            extra_groups=[] if self.user else None, cwd="/",
         )
         pwfile.unlink()
         if proc.returncode != 0:
@@ -153,13 +153,13 @@ class Postgres(Component):
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         s = self.ctx.stack
-        return self._as_postgres([
+        return [
             str(self.ctx.pg_bin / "postgres"), "-D", str(self.home), "-p", str(s.postgres_port),
             "-c", f"listen_addresses={s.host}", "-c", f"unix_socket_directories={self.home}",
             "-c", "wal_level=logical", "-c", "max_replication_slots=10", "-c", "max_wal_senders=10",
             "-c", "max_connections=200", "-c", "shared_buffers=256MB", "-c", "fsync=on",
             "-c", "log_min_messages=warning",
-        ]), {}
+        ], {}
 
     def superuser_conninfo(self, database: str = "postgres") -> str:
         s = self.ctx.stack

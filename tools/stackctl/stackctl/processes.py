@@ -52,15 +52,16 @@ def port_free(host: str, port: int) -> bool:
 
 def start_detached(
     argv: Sequence[str], *, log: Path, pidfile: Path, env: dict[str, str] | None = None,
-    cwd: Path | None = None,
+    cwd: Path | None = None, user: str | None = None,
 ) -> int:
-    """Start `argv` in its own session, output appended to `log`; record its pid."""
+    """Start `argv` in its own session (as `user` if given), output appended to `log`; record its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+            user=user, group=user, extra_groups=[] if user else None,
         )
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid

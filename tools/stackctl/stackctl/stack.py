@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.settings import StackSettings
+from lakehouse.settings import StackSettings, get_settings
 from lakehouse.versions import versions
 from stackctl.components import COMPONENTS, REPO_ROOT, Component, Connect, Context, Kafka, Minio, Postgres
 from stackctl.layout import CACHE_DIR, Layout, load_or_create_secrets, write_env_file
@@ -81,7 +81,8 @@ class Stack:
             self._check_ports(component)
             component.prepare()
             argv, env = component.command()
-            pid = start_detached(argv, log=log, pidfile=pidfile, env=env, cwd=REPO_ROOT)
+            pid = start_detached(argv, log=log, pidfile=pidfile, env=env, cwd=REPO_ROOT if component.user is None else Path('/'),
+                                 user=component.user)
             say(f"{component.name}: started pid {pid}, waiting for health check (log: {log})")
             wait_until(component.ready, what=component.name, timeout_s=self.ctx.stack.ready_timeout_s,
                        log=log, pidfile=pidfile)
@@ -158,7 +159,7 @@ def stack_env_values(stack: Stack) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": sec["minio_user"], "AWS_SECRET_ACCESS_KEY": sec["minio_password"],
         "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": minio.endpoint,
         # The platform's settings (lib/lakehouse/settings.py).
-        "LAKEHOUSE_REGISTRY_PATH": str(REPO_ROOT / "config" / "tables.yaml"),
+        "LAKEHOUSE_REGISTRY_PATH": str(get_settings().registry_path.resolve()),
         "LAKEHOUSE_SOURCE_HOST": s.host, "LAKEHOUSE_SOURCE_PORT": str(s.postgres_port),
         "LAKEHOUSE_SOURCE_DATABASE": "shop", "LAKEHOUSE_SOURCE_USER": "lakehouse",
         "LAKEHOUSE_SOURCE_PASSWORD": sec["owner"], "LAKEHOUSE_SOURCE_CDC_USER": "debezium",

@@ -1,0 +1,94 @@
+# The platform's verbs. `make` alone lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+include config/versions.env
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK_ENV := $(or $(LAKEHOUSE_STACK_DIR),.local)/stack.env
+# Workload knobs: `make load RATE=200 DURATION=60`.
+RATE ?= 50
+DURATION ?= 30
+OPS ?= 0
+# Benchmark size: `make bench BENCH_ROWS=50000`.
+BENCH_ROWS ?= 200000
+PYTEST_ARGS ?=
+
+# Run a command with the local stack's environment (fails with the fix when it is not up).
+with_stack = @test -f $(STACK_ENV) || { echo "error: $(STACK_ENV) not found: the local stack is not up; run: make up" >&2; exit 2; }; \
+	set -a; . $(STACK_ENV); set +a;
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+setup: ## Install everything the local stack needs (idempotent)
+	@PYTHON=$(PYTHON) scripts/setup/all.sh
+
+.PHONY: lock
+lock: ## Recompile requirements.lock from requirements.in (needs uv)
+	uv pip compile requirements.in --python-version 3.11 --generate-hashes -o requirements.lock
+
+.PHONY: up
+up: setup ## Start the local stack (PostgreSQL, Kafka, Connect + Debezium, MinIO)
+	@$(PY) -m stackctl.cli up
+
+.PHONY: down
+down: ## Stop the local stack (data kept)
+	@$(PY) -m stackctl.cli down
+
+.PHONY: status
+status: ## Show the health of each local component
+	@$(PY) -m stackctl.cli status
+
+.PHONY: clean
+clean: ## Stop the local stack and delete its data
+	@$(PY) -m stackctl.cli clean
+
+.PHONY: connectors
+connectors: ## Apply the Debezium connector rendered from config/tables.yaml
+	$(with_stack) $(VENV)/bin/lakehouse-connectors apply
+
+.PHONY: load
+load: ## Run the shop workload (RATE ops/s, DURATION s, or OPS operations)
+	$(with_stack) $(VENV)/bin/lakehouse-load --rate $(RATE) --duration $(DURATION) --ops $(OPS)
+
+.PHONY: merge
+merge: ## Run one cdc-merge batch for every table (Spark local[*])
+	$(with_stack) $(VENV)/bin/lakehouse-merge once
+
+.PHONY: stream
+stream: ## Run cdc-merge continuously (LAKEHOUSE_MERGE_TRIGGER_INTERVAL_S between batches)
+	$(with_stack) $(VENV)/bin/lakehouse-merge stream
+
+.PHONY: report
+report: ## Show what arrived where: source rows, silver rows, bronze events, dead letters
+	$(with_stack) $(PY) -m stackctl.report
+
+.PHONY: demo
+demo: up ## Set up, start the stack, load demo data, merge, and report
+	@$(MAKE) --no-print-directory connectors
+	@echo "==> Loading demo data (2000 operations)"
+	@$(MAKE) --no-print-directory load RATE=0 DURATION=0 OPS=2000
+	@echo "==> Merging into Iceberg"
+	$(with_stack) $(VENV)/bin/lakehouse-merge catch-up
+	@$(MAKE) --no-print-directory report
+
+.PHONY: test
+test: setup ## Unit and integration tests against a real local stack started by the tests
+	$(PY) -m pytest -m "unit or integration or static" $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: setup ## Unit tests only (milliseconds, no services)
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: setup ## Benchmark: raw Debezium->Kafka rate vs PostgreSQL->Iceberg rate, latency (BENCH_ROWS)
+	$(PY) -m bench.run --rows $(BENCH_ROWS)
+
+.PHONY: lint
+lint: setup ## ruff
+	$(VENV)/bin/ruff check lib tools services tests bench

@@ -1,0 +1,107 @@
+"""Row-for-row comparison of a silver table with its PostgreSQL source.
+
+Used by the tests and the quality checks: both sides are read into plain Python values
+and normalised so that equal data compares equal (UUIDs as text, JSON parsed, bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from lakehouse.registry import TableSpec
+
+Row = dict[str, Any]
+
+
+def normalize(value: Any) -> Any:
+    """A comparable form of a value read from either side."""
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.dumps(json.loads(value), sort_keys=True)
+        except ValueError:
+            return value
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc)
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, Decimal):
+        return value
+    return value
+
+
+def source_rows(conninfo: str, spec: TableSpec) -> dict[tuple[Any, ...], Row]:
+    """Every row of the source table keyed by primary key, normalised."""
+    schema, table = spec.source.split(".")
+    with psycopg.connect(conninfo) as conn:
+        cur = conn.execute(sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+        names = [d.name for d in cur.description or []]
+        out = {}
+        for rec in cur:
+            row = {n: normalize(v) for n, v in zip(names, rec, strict=True)}
+            out[tuple(row[k] for k in spec.primary_key)] = row
+    return out
+
+
+def lake_rows(table: Any, spec: TableSpec) -> dict[tuple[Any, ...], Row]:
+    """Every row of a pyiceberg table keyed by primary key, normalised, `_cdc_*` columns dropped."""
+    out: dict[tuple[Any, ...], Row] = {}
+    for rec in table.scan().to_arrow().to_pylist():
+        row = {k: normalize(v) for k, v in rec.items() if not k.startswith("_cdc_")}
+        key = tuple(row[k] for k in spec.primary_key)
+        if key in out:
+            raise AssertionError(f"{spec.iceberg}: duplicate primary key {key}")
+        out[key] = row
+    return out
+
+
+@dataclass
+class TableDiff:
+    """Differences between source and lake for one table."""
+
+    table: str
+    source_count: int
+    lake_count: int
+    missing: list[tuple[Any, ...]] = field(default_factory=list)  # in source, not in lake
+    extra: list[tuple[Any, ...]] = field(default_factory=list)  # in lake, not in source
+    changed: list[tuple[tuple[Any, ...], str, Any, Any]] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return not (self.missing or self.extra or self.changed)
+
+    def summary(self, limit: int = 5) -> str:
+        if self.equal:
+            return f"{self.table}: {self.source_count} rows equal"
+        return (f"{self.table}: source {self.source_count} rows, lake {self.lake_count}; "
+                f"missing {self.missing[:limit]} ({len(self.missing)}), extra {self.extra[:limit]} "
+                f"({len(self.extra)}), changed {self.changed[:limit]} ({len(self.changed)})")
+
+
+def diff_rows(name: str, source: dict[tuple[Any, ...], Row], lake: dict[tuple[Any, ...], Row],
+              columns: list[str] | None = None) -> TableDiff:
+    """Compare keyed rows on the source's columns (or `columns`); lake-only columns are ignored."""
+    d = TableDiff(name, len(source), len(lake))
+    d.missing = sorted(k for k in source if k not in lake)
+    d.extra = sorted(k for k in lake if k not in source)
+    for key, row in source.items():
+        other = lake.get(key)
+        if other is None:
+            continue
+        for col in columns or list(row):
+            if other.get(col) != row[col]:
+                d.changed.append((key, col, row[col], other.get(col)))
+    return d
