@@ -73,7 +73,8 @@ demo: up ## Set up, start the stack, load demo data, merge, and report
 	@$(MAKE) --no-print-directory connectors
 	@echo "==> Loading demo data (2000 operations)"
 	@$(MAKE) --no-print-directory load RATE=0 DURATION=0 OPS=2000
-	@echo "==> Merging into Iceberg"
+	@echo "==> Waiting until Debezium has captured everything, then merging into Iceberg"
+	$(with_stack) $(VENV)/bin/lakehouse-connectors wait-captured
 	$(with_stack) $(VENV)/bin/lakehouse-merge catch-up
 	@$(MAKE) --no-print-directory report
 

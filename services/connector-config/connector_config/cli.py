@@ -12,6 +12,7 @@ import typer
 from connector_config.apply import apply as apply_connector
 from connector_config.client import ConnectClient, ConnectError
 from connector_config.render import redact, render_config
+from connector_config.slot import wait_until_captured
 from lakehouse.registry import RegistryError
 from lakehouse.settings import ConfigError, Settings, get_settings
 
@@ -37,7 +38,7 @@ def _run(fn: Callable[[Settings, ConnectClient], Any]) -> Any:
     except (ConfigError, RegistryError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    except (ConnectError, LookupError, OSError) as exc:
+    except (ConnectError, LookupError, OSError, TimeoutError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
 
@@ -78,6 +79,15 @@ def status(output: Output = typer.Option(Output.text, "--output", "-o")) -> None
     states = [st["connector"]["state"]] + [t["state"] for t in st.get("tasks", [])]
     if not st.get("tasks") or any(x != "RUNNING" for x in states):
         raise typer.Exit(1)
+
+
+@app.command("wait-captured")
+def wait_captured(timeout: float = typer.Option(120.0, help="seconds")) -> None:
+    """Wait until Debezium has captured every change committed before this call."""
+    def go(s: Settings, _: ConnectClient) -> None:
+        waited = wait_until_captured(s.source.conninfo(), s.registry().cdc.slot, timeout_s=timeout)
+        _say(f"captured everything committed so far (waited {waited:.1f}s)")
+    _run(go)
 
 
 @app.command()

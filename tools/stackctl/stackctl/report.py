@@ -6,9 +6,9 @@ import sys
 
 import psycopg
 from psycopg import sql
-from pyiceberg.catalog import load_catalog
 from pyiceberg.exceptions import NoSuchTableError
 
+from lakehouse.lake import open_catalog
 from lakehouse.reconcile import diff_rows, lake_rows, source_rows
 from lakehouse.settings import ConfigError, get_settings
 
@@ -16,12 +16,12 @@ from lakehouse.settings import ConfigError, get_settings
 def main() -> int:
     """Print one line per registry table and the dead-letter count; exit 1 if anything differs."""
     try:
-        settings = get_settings().require("source")
+        settings = get_settings().require("source", "catalog", "s3")
         registry = settings.registry()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    catalog = load_catalog(registry.lake.catalog)
+    catalog = open_catalog(settings)
     all_equal = True
     print(f"{'source table':<20} {'postgres':>9} {'silver':>9} {'bronze':>9}  state")
     for spec in registry.tables:

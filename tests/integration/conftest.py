@@ -1,0 +1,193 @@
+"""Fixtures that start the real local stack once per session, in a temporary directory on free
+ports (so a developer's own `make up` stack is untouched), and stop and delete it afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from lakehouse.settings import Settings, get_settings
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LAB_TABLES = [
+    {"source": "lab.all_types", "primary_key": ["id"], "iceberg": "silver.all_types"},
+    {"source": "lab.documents", "primary_key": ["id"], "iceberg": "silver.documents"},
+    {"source": "lab.evolving", "primary_key": ["id"], "iceberg": "silver.evolving"},
+    {"source": "lab.breaking", "primary_key": ["id"], "iceberg": "silver.breaking"},
+    {"source": "lab.bystander", "primary_key": ["id"], "iceberg": "silver.bystander"},
+    {"source": "lab.events", "primary_key": ["id"], "iceberg": "silver.events", "partition_by": ["days(created_at)"]},
+    {"source": "lab.keys", "primary_key": ["id"], "iceberg": "silver.keys"},
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    import shlex
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            k, _, v = line[len("export "):].partition("=")
+            out[k] = shlex.split(v)[0] if v else ""
+    return out
+
+
+@dataclass
+class LocalStack:
+    """Handle on the running test stack."""
+
+    root: Path
+    env: dict[str, str]
+    registry_path: Path
+
+    def run(self, *argv: str, check: bool = True, timeout: float = 600, extra_env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+        """Run one of the platform's commands (from .venv/bin) with the stack's environment."""
+        cmd = [str(BIN / argv[0]), *argv[1:]] if (BIN / argv[0]).exists() else list(argv)
+        proc = subprocess.run(cmd, env={**self.env, **(extra_env or {})}, capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n"
+                                 f"{proc.stderr[-5000:]}")
+        return proc
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run SQL on the source database as the owner role (autocommit)."""
+        with psycopg.connect(self.settings.source.conninfo(), autocommit=True) as conn:
+            cur = conn.execute(statement, params)  # type: ignore[arg-type]
+            return list(cur.fetchall()) if cur.description else []
+
+    def set_registry_tables(self, tables: list[dict[str, Any]]) -> None:
+        data = yaml.safe_load((REPO / "config" / "tables.yaml").read_text())
+        data["tables"] = data["tables"] + tables
+        self.registry_path.write_text(yaml.safe_dump(data, sort_keys=False))
+        from lakehouse import settings as settings_module
+        settings_module._registry.cache_clear()
+
+    def wait_captured(self, timeout_s: float = 120) -> None:
+        from connector_config.slot import wait_until_captured
+        wait_until_captured(self.settings.source.conninfo(), self.settings.registry().cdc.slot, timeout_s=timeout_s)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    missing = [tool for tool in ("java", "psql") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: run `make setup` (make test does this first)")
+    root = tmp_path_factory.mktemp("stack")
+    registry_path = root / "tables.yaml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE_", "PYICEBERG_"))}
+    env.update({
+        "LAKEHOUSE_STACK_DIR": str(root / "state"),
+        "LAKEHOUSE_REGISTRY_PATH": str(registry_path),
+        "LAKEHOUSE_CONNECT_HEARTBEAT_INTERVAL_MS": "1000",
+        "LAKEHOUSE_MERGE_SPARK_MASTER": "local[2]",
+        "LAKEHOUSE_MERGE_SHUFFLE_PARTITIONS": "2",
+        "LAKEHOUSE_MERGE_DRIVER_MEMORY": "2g",
+    })
+    for name in ("POSTGRES", "KAFKA", "KAFKA_CONTROLLER", "CONNECT", "MINIO", "MINIO_CONSOLE"):
+        env[f"LAKEHOUSE_STACK_{name}_PORT"] = str(_free_port())
+    handle = LocalStack(root, env, registry_path)
+    saved = dict(os.environ)
+    handle.set_registry_tables(LAB_TABLES)
+    started = time.monotonic()
+    try:
+        handle.run("lakehouse-stack", "up")
+        env.update(_read_env(root / "state" / "stack.env"))
+        os.environ.clear()
+        os.environ.update(env)
+        get_settings.cache_clear()
+        handle.run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(Path(__file__).parent / "sql" / "lab.sql"))
+        handle.run("lakehouse-connectors", "apply")
+        print(f"\nlocal stack up in {time.monotonic() - started:.0f}s under {root}", file=sys.stderr)
+        yield handle
+    finally:
+        if os.environ.get("LAKEHOUSE_TEST_KEEP_STACK") != "1":
+            handle.run("lakehouse-stack", "clean", check=False)
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def spark(stack: LocalStack) -> Iterator[Any]:
+    """One in-process Spark session (local[2]) for the merge runs of the tests."""
+    from cdc_merge.session import build_session
+    session = build_session(stack.settings, app_name="cdc-merge-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def merge(stack: LocalStack, spark: Any) -> Callable[..., list[Any]]:
+    """Wait until Debezium captured everything committed, then merge until caught up."""
+    from cdc_merge.job import run_once, run_until_caught_up
+
+    def run(tables: list[str] | None = None, wait: bool = True) -> list[Any]:
+        if wait:
+            stack.wait_captured()
+        settings = stack.settings
+        if tables:
+            registry = settings.registry()
+            specs = [registry.by_source(t) for t in tables]
+            out: list[Any] = []
+            while True:
+                results = run_once(spark, settings, print, specs)
+                out += results
+                if not results or all(r.lag == 0 for r in results):
+                    return out
+        return run_until_caught_up(spark, settings, print)
+
+    return run
+
+
+@pytest.fixture
+def catalog(stack: LocalStack) -> Any:
+    from lakehouse.lake import open_catalog
+    return open_catalog(stack.settings)
+
+
+@pytest.fixture
+def assert_equal(stack: LocalStack, catalog: Any) -> Callable[..., None]:
+    """Assert that each named silver table equals its PostgreSQL source row for row."""
+    from lakehouse.reconcile import diff_rows, lake_rows, source_rows
+
+    def check(*tables: str) -> None:
+        registry = stack.settings.registry()
+        problems = []
+        for source in tables:
+            spec = registry.by_source(source)
+            d = diff_rows(source, source_rows(stack.settings.source.conninfo(), spec),
+                          lake_rows(catalog.load_table(spec.iceberg), spec))
+            if not d.equal:
+                problems.append(d.summary())
+        assert not problems, "\n".join(problems)
+
+    return check

@@ -1,0 +1,23 @@
+-- Tables of the integration tests (schema `lab`), registered in the tests' own registry.
+CREATE SCHEMA IF NOT EXISTS lab;
+GRANT USAGE ON SCHEMA lab TO debezium;
+ALTER DEFAULT PRIVILEGES IN SCHEMA lab GRANT SELECT ON TABLES TO debezium;
+
+CREATE TABLE IF NOT EXISTS lab.all_types (
+    id integer PRIMARY KEY,
+    c_smallint smallint, c_integer integer, c_bigint bigint, c_numeric numeric(12, 2),
+    c_real real, c_double double precision, c_text text, c_varchar varchar(40), c_boolean boolean,
+    c_date date, c_timestamp timestamp, c_timestamptz timestamptz, c_uuid uuid, c_jsonb jsonb, c_bytea bytea
+);
+-- EXTERNAL: large values are stored out of line uncompressed, so they really are TOASTed.
+CREATE TABLE IF NOT EXISTS lab.documents (id integer PRIMARY KEY, title text, body text, blob bytea, version integer);
+ALTER TABLE lab.documents ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE lab.documents ALTER COLUMN blob SET STORAGE EXTERNAL;
+CREATE TABLE IF NOT EXISTS lab.evolving (id integer PRIMARY KEY, name text, qty integer, amount numeric(10, 2));
+CREATE TABLE IF NOT EXISTS lab.breaking (id integer PRIMARY KEY, note text);
+CREATE TABLE IF NOT EXISTS lab.bystander (id integer PRIMARY KEY, v text);
+CREATE TABLE IF NOT EXISTS lab.events (id bigint PRIMARY KEY, kind text NOT NULL, created_at timestamptz NOT NULL);
+CREATE TABLE IF NOT EXISTS lab.keys (id integer PRIMARY KEY, v text);
+-- Not in the registry at start: a test adds it while a workload runs.
+CREATE TABLE IF NOT EXISTS lab.late (id integer PRIMARY KEY, v text, n integer);
+GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;

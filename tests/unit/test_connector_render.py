@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from connector_config.render import CONNECTOR_CLASS, publication_tables, redact, render_config
+from lakehouse.settings import get_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("LAKEHOUSE_REGISTRY_PATH", str(REPO / "config" / "tables.yaml"))
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_PASSWORD", "owner-secret")
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_CDC_PASSWORD", "cdc-secret")
+    monkeypatch.setenv("LAKEHOUSE_CONNECT_URL", "http://connect:8083")
+    return get_settings().require("source", "connect")
+
+
+def test_config_is_rendered_from_the_registry(settings) -> None:  # type: ignore[no-untyped-def]
+    cfg = render_config(settings.registry(), settings.source, settings.connect)
+    assert cfg["connector.class"] == CONNECTOR_CLASS
+    assert cfg["plugin.name"] == "pgoutput"
+    assert cfg["slot.name"] == "lakehouse_shop" and cfg["publication.name"] == "lakehouse_shop"
+    assert cfg["table.include.list"] == "shop.customers,shop.products,shop.orders,shop.order_items"
+    assert cfg["database.user"] == "debezium" and cfg["database.password"] == "cdc-secret"
+    assert cfg["heartbeat.interval.ms"] == "10000" and "lakehouse_cdc.heartbeat" in cfg["heartbeat.action.query"]
+    assert cfg["tombstones.on.delete"] == "true"
+    assert all(isinstance(v, str) for v in cfg.values())
+
+
+def test_publication_holds_registry_and_bookkeeping_tables(settings) -> None:  # type: ignore[no-untyped-def]
+    tables = publication_tables(settings.registry())
+    assert tables[:4] == ["shop.customers", "shop.products", "shop.orders", "shop.order_items"]
+    assert "lakehouse_cdc.debezium_signal" in tables and "lakehouse_cdc.heartbeat" in tables
+
+
+def test_redact_masks_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    shown = redact(render_config(settings.registry(), settings.source, settings.connect))
+    assert shown["database.password"] == "********"
