@@ -78,7 +78,7 @@ class LocalStack:
     def settings(self) -> Settings:
         return get_settings()
 
-    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def sql(self, statement: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         """Run SQL on the source database as the owner role (autocommit)."""
         with psycopg.connect(self.settings.source.conninfo(), autocommit=True) as conn:
             cur = conn.execute(statement, params)  # type: ignore[arg-type]
@@ -152,7 +152,9 @@ def merge(stack: LocalStack, spark: Any) -> Callable[..., list[Any]]:
 
     def run(tables: list[str] | None = None, wait: bool = True) -> list[Any]:
         if wait:
+            t0 = time.monotonic()
             stack.wait_captured()
+            print(f"captured after {time.monotonic() - t0:.1f}s")
         settings = stack.settings
         if tables:
             registry = settings.registry()

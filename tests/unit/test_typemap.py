@@ -26,6 +26,8 @@ def f(type_: str, logical: str | None = None, src: str = "", length: str | None 
         (f("string", src="NUMERIC", length="60", scale="2"), "string"),
         (f("float32", src="FLOAT4"), "float"),
         (f("float64", src="FLOAT8"), "double"),
+        (f("float", src="FLOAT4"), "float"),
+        (f("double", src="FLOAT8"), "double"),
         (f("string", src="TEXT"), "string"),
         (f("boolean", src="BOOL"), "boolean"),
         (f("int32", "io.debezium.time.Date", "DATE"), "date"),

@@ -57,6 +57,13 @@ class TableResult:
     schema_changes: list[str] = field(default_factory=list)
     lag: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, phase: str, since: float) -> float:
+        """Record the seconds spent in `phase` since `since`; return now."""
+        now = time.monotonic()
+        self.phases[phase] = round(now - since, 2)
+        return now
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -87,9 +94,11 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     result = TableResult(table=spec.source, topic=topic, start=rng.start, end=rng.end)
     props = {checkpoint.property_name(topic): checkpoint.encode(rng.end)}
 
+    t = result.mark("plan", started)
     classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec)
     try:
         schemas = batch_schemas(classified)
+        t = result.mark("read+schemas", t)
         current = None
         if silver_exists:
             current = {c: t for c, t in lake_tables.current_columns(spark, silver).items()
@@ -112,13 +121,18 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
                 result.schema_changes += [f"promoted {c} to {t}" for c, t in plan.promote.items()]
         lake_tables.ensure_bronze(spark, registry, spec)
         lake_tables.ensure_dead_letter(spark, registry)
+        t = result.mark("ddl", t)
 
         table_columns = plan.columns
         schema_reason = F.lit(None).cast("string")
         for sid, why in rejected.items():
             schema_reason = F.when(F.col("schema_id") == sid, F.lit(why)).otherwise(schema_reason)
-        typed = typed_changes(classified.where(~F.col("tombstone") & F.col("reason").isNull()), spec,
-                              table_columns, converters) if converters else None
+        typed = None
+        if converters:
+            # Materialised once: the steps below (dead letters, counts, MERGE) then plan
+            # against a plain scan instead of re-deriving, and re-optimising, the parse.
+            typed = typed_changes(classified.where(~F.col("tombstone") & F.col("reason").isNull()), spec,
+                                  table_columns, converters).localCheckpoint(eager=True)
 
         fault(settings, "before-write")
         # 1. dead letters: envelope problems, rejected schemas, values that do not fit.
@@ -142,6 +156,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
             _append(dlq_new, dead, props)
         dlq_new.unpersist()
         result.dead_lettered = counts
+        t = result.mark("dead-letter", t)
 
         # 2. bronze: every well-formed change event of this table, raw.
         bronze_committed = checkpoint.committed_offsets(spark, bronze, topic)
@@ -161,6 +176,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
         if result.bronze_appended:
             _append(bronze_new, bronze, props)
         fault(settings, "after-bronze")
+        t = result.mark("bronze", t)
 
         # 3. silver.
         if typed is not None:
@@ -172,7 +188,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
         if result.changes:
             assert typed is not None
             toastable = {c for c, ct in converters.items() if ct.toastable and c in table_columns}
-            latest = last_change_per_key(good, spec, table_columns, toastable)
+            latest = last_change_per_key(good, spec, table_columns, toastable).localCheckpoint(eager=True)
             view = f"cdc_changes_{spec.source.replace('.', '_')}"
             latest.createOrReplaceTempView(view)
             checkpoint.run_with_commit_properties(
@@ -180,6 +196,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
                                         list(lake_tables.META_COLUMNS)))
         elif lake_tables.table_exists(spark, silver):
             checkpoint.commit_marker(spark, silver, props)
+        t = result.mark("silver", t)
         fault(settings, "after-commit")
     finally:
         classified.unpersist()
@@ -189,7 +206,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     result.seconds = round(time.monotonic() - started, 2)
     say(f"{spec.source}: {result.records} records [{checkpoint.encode(rng.start)} -> "
         f"{checkpoint.encode(rng.end)}], {result.changes} changes merged, {result.bronze_appended} to bronze, "
-        f"{sum(result.dead_lettered.values())} dead-lettered, lag {result.lag}, {result.seconds}s")
+        f"{sum(result.dead_lettered.values())} dead-lettered, lag {result.lag}, {result.seconds}s {result.phases}")
     return result
 
 

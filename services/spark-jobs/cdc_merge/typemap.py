@@ -67,6 +67,9 @@ def column_type(f: FieldSchema) -> ColumnType:
         "int16": ColumnType("int", "CAST({raw} AS INT)"),
         "int32": ColumnType("int", "CAST({raw} AS INT)"),
         "int64": ColumnType("bigint", "CAST({raw} AS BIGINT)"),
+        # Kafka Connect's JSON converter names FLOAT32/FLOAT64 "float"/"double".
+        "float": ColumnType("float", "CAST({raw} AS FLOAT)"),
+        "double": ColumnType("double", "CAST({raw} AS DOUBLE)"),
         "float32": ColumnType("float", "CAST({raw} AS FLOAT)"),
         "float64": ColumnType("double", "CAST({raw} AS DOUBLE)"),
         "boolean": ColumnType("boolean", "CAST({raw} AS BOOLEAN)"),
