@@ -127,25 +127,26 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
         schema_reason = F.lit(None).cast("string")
         for sid, why in rejected.items():
             schema_reason = F.when(F.col("schema_id") == sid, F.lit(why)).otherwise(schema_reason)
+        usable = classified.where(~F.col("tombstone") & F.col("reason").isNull())
         typed = None
         if converters:
             # Materialised once: the steps below (dead letters, counts, MERGE) then plan
             # against a plain scan instead of re-deriving, and re-optimising, the parse.
-            typed = typed_changes(classified.where(~F.col("tombstone") & F.col("reason").isNull()), spec,
-                                  table_columns, converters).localCheckpoint(eager=True)
+            typed = typed_changes(usable.where(schema_reason.isNull()), spec, table_columns,
+                                  converters).localCheckpoint(eager=True)
 
         fault(settings, "before-write")
         # 1. dead letters: envelope problems, rejected schemas, values that do not fit.
-        bad_env = classified.where(~F.col("tombstone") & F.col("reason").isNotNull()).select(
-            "topic", "kafka_partition", "kafka_offset", "kafka_ts", "key", "value", "reason")
-        bad_rows = bad_env
+        dead_cols = ("topic", "kafka_partition", "kafka_offset", "kafka_ts", "key")
+        change_json = F.to_json(F.struct("op", "before", "after", "lsn"))
+        bad_rows = classified.where(~F.col("tombstone") & F.col("reason").isNotNull()).select(
+            *dead_cols, "value", "reason")
+        if rejected:
+            bad_rows = bad_rows.unionByName(usable.where(schema_reason.isNotNull()).select(
+                *dead_cols, change_json.alias("value"), schema_reason.alias("reason")))
         if typed is not None:
-            bad_fit = typed.select("*", F.coalesce(schema_reason, F.col("fit_reason")).alias("why")).where(
-                F.col("why").isNotNull())
-            bad_rows = bad_env.unionByName(bad_fit.select(
-                "topic", "kafka_partition", "kafka_offset", "kafka_ts", "key",
-                F.to_json(F.struct(F.col("op"), F.col("before"), F.col("after"), F.col("lsn"))).alias("value"),
-                F.col("why").alias("reason")))
+            bad_rows = bad_rows.unionByName(typed.where(F.col("fit_reason").isNotNull()).select(
+                *dead_cols, change_json.alias("value"), F.col("fit_reason").alias("reason")))
         dlq_committed = checkpoint.committed_offsets(spark, dead, topic)
         dlq_new = bad_rows.where(offset_at_least(_thresholds(rng.start, dlq_committed))).select(
             "topic", "kafka_partition", "kafka_offset", "kafka_ts", F.lit(spec.source).alias("registry_table"),
@@ -180,7 +181,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
 
         # 3. silver.
         if typed is not None:
-            good = typed.where(schema_reason.isNull() & F.col("fit_reason").isNull())
+            good = typed.where(F.col("fit_reason").isNull())
             ops = {r["op"]: r["count"] for r in good.groupBy("op").count().collect()}
             result.deletes = int(ops.get("d", 0))
             result.inserts_updates = sum(int(v) for k, v in ops.items() if k != "d")

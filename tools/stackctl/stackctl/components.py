@@ -254,7 +254,7 @@ class Kafka(Component):
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         log4j = _write_log4j(self.ctx.layout.conf("log4j2.properties"))
         argv = _java("256m", self._classpath(), "kafka.tools.StorageTool", "format", "--standalone",
-                     "-t", cluster_id, "-c", str(props), log4j=log4j)
+                     f"--cluster-id={cluster_id}", "-c", str(props), log4j=log4j)
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode != 0:
             raise StackError(f"formatting Kafka storage failed: {proc.stdout}{proc.stderr}")
