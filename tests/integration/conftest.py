@@ -150,7 +150,7 @@ def merge(stack: LocalStack, spark: Any) -> Callable[..., list[Any]]:
     """Wait until Debezium captured everything committed, then merge until caught up."""
     from cdc_merge.job import run_once, run_until_caught_up
 
-    def run(tables: list[str] | None = None, wait: bool = True) -> list[Any]:
+    def run(tables: list[str] | None = None, wait: bool = True, once: bool = False) -> list[Any]:
         if wait:
             t0 = time.monotonic()
             stack.wait_captured()
@@ -163,7 +163,7 @@ def merge(stack: LocalStack, spark: Any) -> Callable[..., list[Any]]:
             while True:
                 results = run_once(spark, settings, print, specs)
                 out += results
-                if not results or all(r.lag == 0 for r in results):
+                if once or not results or all(r.lag == 0 for r in results):
                     return out
         return run_until_caught_up(spark, settings, print)
 

@@ -1,0 +1,65 @@
+"""The operator-facing commands against the real stack: connector tool, stack control, stack.env."""
+
+import json
+import subprocess
+from typing import Any
+
+from tests.integration.conftest import REPO
+
+
+def test_apply_is_idempotent_and_status_reports_running(stack: Any) -> None:
+    again = stack.run("lakehouse-connectors", "apply", "--output", "json")
+    result = json.loads(again.stdout.strip().splitlines()[-1])
+    assert result["changed"] is False and result["created"] is False
+    status = stack.run("lakehouse-connectors", "status", "--output", "json")
+    st = json.loads(status.stdout)
+    assert st["connector"]["state"] == "RUNNING" and [t["state"] for t in st["tasks"]] == ["RUNNING"]
+
+
+def test_invalid_connector_config_names_every_bad_key(stack: Any) -> None:
+    bad = stack.run("lakehouse-connectors", "apply", check=False,
+                    extra_env={"LAKEHOUSE_CONNECT_SNAPSHOT_MODE": "sometimes"})
+    assert bad.returncode == 1
+    assert "rejected by Kafka Connect validation" in bad.stderr and "snapshot.mode" in bad.stderr
+    # nothing was applied: the running connector still has the good config
+    assert stack.run("lakehouse-connectors", "status").returncode == 0
+
+
+def test_unreachable_connect_and_missing_settings_fail_clearly(stack: Any) -> None:
+    down = stack.run("lakehouse-connectors", "status", check=False,
+                     extra_env={"LAKEHOUSE_CONNECT_URL": "http://127.0.0.1:9"})
+    assert down.returncode == 1 and "cannot reach Kafka Connect at http://127.0.0.1:9" in down.stderr
+    env = {k: v for k, v in stack.env.items() if k != "LAKEHOUSE_SOURCE_CDC_PASSWORD"}
+    missing = subprocess.run([str(REPO / ".venv/bin/lakehouse-connectors"), "render"], env=env,
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "LAKEHOUSE_SOURCE_CDC_PASSWORD is not set" in missing.stderr
+
+
+def test_restart_waits_for_running(stack: Any) -> None:
+    out = stack.run("lakehouse-connectors", "restart")
+    assert "RUNNING" in out.stdout
+
+
+def test_stack_status_and_taken_port(stack: Any, tmp_path: Any) -> None:
+    st = json.loads(stack.run("lakehouse-stack", "status", "--output", "json").stdout)
+    assert {c["name"]: c["healthy"] for c in st} == {"postgres": True, "kafka": True, "connect": True, "minio": True}
+    clash = stack.run("lakehouse-stack", "up", check=False, extra_env={"LAKEHOUSE_STACK_DIR": str(tmp_path)})
+    assert clash.returncode == 1
+    port = stack.env["LAKEHOUSE_STACK_POSTGRES_PORT"]
+    assert f"port {port} for postgres is already in use" in clash.stderr
+    assert "LAKEHOUSE_STACK_POSTGRES_PORT" in clash.stderr
+
+
+def test_stack_env_serves_psql_and_pyiceberg(stack: Any, merge: Any) -> None:
+    stack.sql("INSERT INTO lab.bystander VALUES (900, 'env') ON CONFLICT DO NOTHING")
+    merge(["lab.bystander"])
+    env_file = stack.root / "state" / "stack.env"
+    script = (f". {env_file} && psql -XAtc 'select count(*) from lab.bystander where id = 900' && "
+              f"{REPO}/.venv/bin/python -c \"from pyiceberg.catalog import load_catalog; "
+              f"t = load_catalog('default').load_table('silver.bystander'); "
+              f"print(sorted(r['id'] for r in t.scan().to_arrow().to_pylist()))\"")
+    clean_env = {k: v for k, v in stack.env.items() if not k.startswith(("LAKEHOUSE_", "PG", "PYICEBERG_"))}
+    out = subprocess.run(["bash", "-c", script], env=clean_env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "1" and "900" in lines[-1]
