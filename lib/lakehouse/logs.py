@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(level: str | None = None) -> None:
-    """Log to stdout at `level` (default INFO, or LAKEHOUSE_LOG_LEVEL)."""
-    chosen = (level or os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")).upper()
-    logging.basicConfig(level=chosen, format=_FORMAT, stream=sys.stdout, force=True)
+def configure_logging(level: str = "INFO") -> None:
+    """Log to stdout at `level` (services pass LAKEHOUSE_LOG_LEVEL from the settings)."""
+    logging.basicConfig(level=level.upper(), format=_FORMAT, stream=sys.stdout, force=True)
     # py4j logs every gateway call at INFO.
     logging.getLogger("py4j").setLevel(logging.WARNING)
 

@@ -115,6 +115,8 @@ class StackSettings(BaseSettings):
 
     model_config = _config("STACK_")
     dir: Path = Field(Path(".local"), description="state directory: data, logs, pid files, stack.env")
+    cache_dir: Path = Field(Path.home() / ".cache" / "lakehouse",
+                            description="built and downloaded artifacts shared by checkouts (MinIO, jars)")
     host: str = Field("127.0.0.1", description="address every component binds")
     postgres_port: int = Field(15432, ge=1, le=65535, description="PostgreSQL port")
     kafka_port: int = Field(19092, ge=1, le=65535, description="Kafka broker port")
@@ -147,6 +149,7 @@ class Settings(BaseSettings):
 
     model_config = _config("")
     registry_path: Path = Field(Path("config/tables.yaml"), description="the table registry YAML file")
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="log level of every service")
 
     def require(self, *areas: str) -> Settings:
         """Load `areas` now; raise one `ConfigError` naming every missing or bad variable."""
@@ -205,7 +208,7 @@ class Settings(BaseSettings):
 
 def env_var_names() -> set[str]:
     """Every environment variable the settings read."""
-    names = {PREFIX + "REGISTRY_PATH"}
+    names = {PREFIX + "REGISTRY_PATH", PREFIX + "LOG_LEVEL"}
     for cls in _AREAS.values():
         prefix = cls.model_config.get("env_prefix", "")
         names |= {f"{prefix}{field}".upper() for field in cls.model_fields}

@@ -2,7 +2,7 @@
 # `make setup`: everything the local stack needs, idempotent, with progress output.
 source "$(dirname "$0")/common.sh"
 here="$(dirname "$0")"
-step "Setting up the local lakehouse stack (cache: $LAKEHOUSE_CACHE_DIR)"
+step "Setting up the local lakehouse stack (cache: $LAKEHOUSE_STACK_CACHE_DIR)"
 "$here/system.sh"
 "$here/python.sh"
 "$here/jvm.sh"

@@ -6,8 +6,9 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=../../config/versions.env
 source "$REPO_ROOT/config/versions.env"
 # Caches live outside the repo so a fresh clone reuses what this machine already built.
-LAKEHOUSE_CACHE_DIR="${LAKEHOUSE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lakehouse}"
-export LAKEHOUSE_CACHE_DIR
+# Same default as LAKEHOUSE_STACK_CACHE_DIR in lib/lakehouse/settings.py.
+LAKEHOUSE_STACK_CACHE_DIR="${LAKEHOUSE_STACK_CACHE_DIR:-$HOME/.cache/lakehouse}"
+export LAKEHOUSE_STACK_CACHE_DIR
 
 step() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }

@@ -22,7 +22,7 @@ mvn_props=(
 bundle_dir() {
   local key
   key=$(cat "$REPO_ROOT/config/jvm/$1/pom.xml" "$REPO_ROOT/config/versions.env" | sha256sum | cut -c1-12)
-  echo "$LAKEHOUSE_CACHE_DIR/jvm/$1-$key"
+  echo "$LAKEHOUSE_STACK_CACHE_DIR/jvm/$1-$key"
 }
 
 resolve() {

@@ -3,7 +3,7 @@
 # so it builds once per machine (about 5 minutes on 2 cores).
 source "$(dirname "$0")/common.sh"
 
-dest="$LAKEHOUSE_CACHE_DIR/minio/$MINIO_VERSION"
+dest="$LAKEHOUSE_STACK_CACHE_DIR/minio/$MINIO_VERSION"
 if [ -x "$dest/minio" ]; then
   info "minio: cached at $dest/minio"
   exit 0

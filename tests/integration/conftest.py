@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,11 +16,10 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-
 from lakehouse.settings import Settings, get_settings
+from stackctl.ephemeral import ephemeral_stack, run_tool
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 LAB_TABLES = [
     {"source": "lab.all_types", "primary_key": ["id"], "iceberg": "silver.all_types"},
     {"source": "lab.documents", "primary_key": ["id"], "iceberg": "silver.documents"},
@@ -39,22 +37,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    import shlex
-    out = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            k, _, v = line[len("export "):].partition("=")
-            out[k] = shlex.split(v)[0] if v else ""
-    return out
-
-
 @dataclass
 class LocalStack:
     """Handle on the running test stack."""
@@ -66,13 +48,10 @@ class LocalStack:
     def run(self, *argv: str, check: bool = True, timeout: float = 600, extra_env: dict[str, str] | None = None,
             ) -> subprocess.CompletedProcess[str]:
         """Run one of the platform's commands (from .venv/bin) with the stack's environment."""
-        cmd = [str(BIN / argv[0]), *argv[1:]] if (BIN / argv[0]).exists() else list(argv)
-        proc = subprocess.run(cmd, env={**self.env, **(extra_env or {})}, capture_output=True, text=True,
-                              timeout=timeout, cwd=REPO)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n"
-                                 f"{proc.stderr[-5000:]}")
-        return proc
+        try:
+            return run_tool({**self.env, **(extra_env or {})}, *argv, check=check, timeout=timeout)
+        except RuntimeError as exc:
+            raise AssertionError(str(exc)) from exc
 
     @property
     def settings(self) -> Settings:
@@ -102,35 +81,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     if missing:
         pytest.fail(f"{', '.join(missing)} not installed: run `make setup` (make test does this first)")
     root = tmp_path_factory.mktemp("stack")
-    registry_path = root / "tables.yaml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE_", "PYICEBERG_"))}
-    env.update({
-        "LAKEHOUSE_STACK_DIR": str(root / "state"),
-        "LAKEHOUSE_REGISTRY_PATH": str(registry_path),
+    handle = LocalStack(root, {}, root / "tables.yaml")
+    handle.set_registry_tables(LAB_TABLES)
+    saved = dict(os.environ)
+    started = time.monotonic()
+    fast = {
         "LAKEHOUSE_CONNECT_HEARTBEAT_INTERVAL_MS": "1000",
         "LAKEHOUSE_MERGE_SPARK_MASTER": "local[2]",
         "LAKEHOUSE_MERGE_SHUFFLE_PARTITIONS": "2",
-        "LAKEHOUSE_MERGE_DRIVER_MEMORY": "2g",
-    })
-    for name in ("POSTGRES", "KAFKA", "KAFKA_CONTROLLER", "CONNECT", "MINIO", "MINIO_CONSOLE"):
-        env[f"LAKEHOUSE_STACK_{name}_PORT"] = str(_free_port())
-    handle = LocalStack(root, env, registry_path)
-    saved = dict(os.environ)
-    handle.set_registry_tables(LAB_TABLES)
-    started = time.monotonic()
+    }
     try:
-        handle.run("lakehouse-stack", "up")
-        env.update(_read_env(root / "state" / "stack.env"))
-        os.environ.clear()
-        os.environ.update(env)
-        get_settings.cache_clear()
-        handle.run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(Path(__file__).parent / "sql" / "lab.sql"))
-        handle.run("lakehouse-connectors", "apply")
-        print(f"\nlocal stack up in {time.monotonic() - started:.0f}s under {root}", file=sys.stderr)
-        yield handle
+        with ephemeral_stack(root, handle.registry_path, fast,
+                             keep=os.environ.get("LAKEHOUSE_TEST_KEEP_STACK") == "1") as env:
+            handle.env = env
+            os.environ.clear()
+            os.environ.update(env)
+            get_settings.cache_clear()
+            lab_sql = Path(__file__).parent / "sql" / "lab.sql"
+            handle.run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(lab_sql))
+            handle.run("lakehouse-connectors", "apply")
+            print(f"\nlocal stack up in {time.monotonic() - started:.0f}s under {root}", file=sys.stderr)
+            yield handle
     finally:
-        if os.environ.get("LAKEHOUSE_TEST_KEEP_STACK") != "1":
-            handle.run("lakehouse-stack", "clean", check=False)
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()

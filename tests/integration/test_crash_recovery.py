@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-
 from loadgen.workload import Workload
+
 from tests.integration.conftest import BIN
 
 TABLES = ("shop.orders", "shop.order_items")

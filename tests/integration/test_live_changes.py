@@ -5,8 +5,8 @@ import time
 from typing import Any
 
 import psycopg
-
 from loadgen.workload import Workload
+
 from tests.integration.conftest import LAB_TABLES
 
 SHOP = ("shop.customers", "shop.products", "shop.orders", "shop.order_items")

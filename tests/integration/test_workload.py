@@ -3,7 +3,6 @@
 from typing import Any
 
 import psycopg
-
 from loadgen.workload import Workload
 
 SHOP = ("shop.customers", "shop.products", "shop.orders", "shop.order_items")

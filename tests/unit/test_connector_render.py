@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from connector_config.render import CONNECTOR_CLASS, publication_tables, redact, render_config
 from lakehouse.settings import get_settings
 

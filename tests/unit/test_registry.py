@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from lakehouse.registry import RegistryError, load_registry, parse_registry
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,5 +1,4 @@
 import pytest
-
 from lakehouse.settings import ConfigError, env_var_names, get_settings
 
 

@@ -1,5 +1,4 @@
 import pytest
-
 from cdc_merge.lake_tables import plan_schema
 from cdc_merge.typemap import INCOMPATIBLE, PROMOTE, SAME, WIDER_TABLE, column_type, compare
 from lakehouse.debezium import EnvelopeError, FieldSchema, row_fields

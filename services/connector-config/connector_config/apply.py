@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lakehouse.settings import Settings
+
 from connector_config.client import ConnectClient, ConnectError
 from connector_config.publication import ensure_publication, request_incremental_snapshot
 from connector_config.render import CONNECTOR_CLASS, publication_tables, render_config
-from lakehouse.settings import Settings
 
 Say = Callable[[str], None]
 

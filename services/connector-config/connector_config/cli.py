@@ -8,13 +8,13 @@ from enum import Enum
 from typing import Any
 
 import typer
+from lakehouse.registry import RegistryError
+from lakehouse.settings import ConfigError, Settings, get_settings
 
 from connector_config.apply import apply as apply_connector
 from connector_config.client import ConnectClient, ConnectError
 from connector_config.render import redact, render_config
 from connector_config.slot import wait_until_captured
-from lakehouse.registry import RegistryError
-from lakehouse.settings import ConfigError, Settings, get_settings
 
 app = typer.Typer(help="Manage the Debezium connector described by the table registry.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -75,7 +75,8 @@ def status(output: Output = typer.Option(Output.text, "--output", "-o")) -> None
     else:
         typer.echo(f"{st['name']}: {st['connector']['state']}")
         for t in st.get("tasks", []):
-            typer.echo(f"  task {t['id']}: {t['state']}" + (f"\n{t.get('trace', '')}" if t["state"] == "FAILED" else ""))
+            trace = f"\n{t.get('trace', '')}" if t["state"] == "FAILED" else ""
+            typer.echo(f"  task {t['id']}: {t['state']}{trace}")
     states = [st["connector"]["state"]] + [t["state"] for t in st.get("tasks", [])]
     if not st.get("tasks") or any(x != "RUNNING" for x in states):
         raise typer.Exit(1)

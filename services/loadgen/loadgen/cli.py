@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 import typer
-
 from lakehouse.settings import ConfigError, get_settings
+
 from loadgen.workload import Workload, WorkloadStats
 
 app = typer.Typer(help="Generate a realistic OLTP workload on the shop schema.", add_completion=False,

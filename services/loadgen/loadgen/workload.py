@@ -69,7 +69,8 @@ class Workload:
         return True
 
     def delete_customer(self) -> bool:
-        cid = self._random_id("customers", "NOT EXISTS (SELECT 1 FROM shop.orders o WHERE o.customer_id = customers.id)")
+        without_orders = "NOT EXISTS (SELECT 1 FROM shop.orders o WHERE o.customer_id = customers.id)"
+        cid = self._random_id("customers", without_orders)
         if cid is None:
             return False
         self.conn.execute("DELETE FROM shop.customers WHERE id = %s", (cid,))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lakehouse.debezium import ROW_OPS, UNAVAILABLE_VALUE, UNAVAILABLE_VALUE_BASE64, EnvelopeError, row_fields
+from lakehouse.registry import Registry, TableSpec
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdc_merge.kafka_offsets import OffsetRange
 from cdc_merge.typemap import ColumnType, column_type
-from lakehouse.debezium import ROW_OPS, UNAVAILABLE_VALUE, UNAVAILABLE_VALUE_BASE64, EnvelopeError, row_fields
-from lakehouse.registry import Registry, TableSpec
 
 ENVELOPE = (
     "struct<schema:string, payload:struct<before:string, after:string, op:string, ts_ms:bigint,"

@@ -22,9 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", choices=("text", "json"), default="text")
     parser.add_argument("--table", action="append", help="only these registry tables (schema.table)")
     args = parser.parse_args(argv)
-    configure_logging()
     try:
         settings = get_settings().require("catalog", "s3", "kafka", "merge")
+        configure_logging(settings.log_level)
         registry = settings.registry()
         tables = [registry.by_source(t) for t in args.table] if args.table else None
     except (ConfigError, RegistryError, KeyError) as exc:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from lakehouse.registry import Registry, TableSpec
+from lakehouse.settings import Settings
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -23,8 +25,6 @@ from cdc_merge.changes import batch_schemas, classify, offset_at_least, read_ran
 from cdc_merge.kafka_offsets import TopicOffsets
 from cdc_merge.silver_merge import last_change_per_key, merge_sql
 from cdc_merge.typemap import ColumnType
-from lakehouse.registry import Registry, TableSpec
-from lakehouse.settings import Settings
 
 Say = Callable[[str], None]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lakehouse.registry import Registry, TableSpec
 from pyspark.sql import SparkSession
 
 from cdc_merge.typemap import INCOMPATIBLE, PROMOTE, SAME, WIDER_TABLE, compare
-from lakehouse.registry import Registry, TableSpec
 
 # Change metadata kept on every silver row (not part of the source table).
 META_COLUMNS = {

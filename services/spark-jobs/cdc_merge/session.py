@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyspark.sql import SparkSession
-
 from lakehouse.settings import ConfigError, Settings
+from pyspark.sql import SparkSession
 
 
 def spark_jars(jars_dir: Path) -> list[str]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from lakehouse.registry import TableSpec
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-
-from lakehouse.registry import TableSpec
 
 
 def last_change_per_key(changes: DataFrame, spec: TableSpec, columns: dict[str, str],

@@ -7,8 +7,8 @@ import sys
 from enum import Enum
 
 import typer
-
 from lakehouse.settings import ConfigError, get_settings
+
 from stackctl.processes import StackError
 from stackctl.stack import Stack, make_context
 

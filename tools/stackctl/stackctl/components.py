@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psycopg
 from confluent_kafka.admin import AdminClient
-
 from lakehouse.settings import StackSettings
+
 from stackctl.layout import Layout
 from stackctl.processes import StackError
 

@@ -11,8 +11,6 @@ from pathlib import Path
 
 from lakehouse.settings import StackSettings
 
-CACHE_DIR = Path(os.environ.get("LAKEHOUSE_CACHE_DIR") or Path.home() / ".cache" / "lakehouse")
-
 
 @dataclass(frozen=True)
 class Layout:

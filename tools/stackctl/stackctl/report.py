@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 
 import psycopg
-from psycopg import sql
-from pyiceberg.exceptions import NoSuchTableError
-
 from lakehouse.lake import open_catalog
 from lakehouse.reconcile import diff_rows, lake_rows, source_rows
 from lakehouse.settings import ConfigError, get_settings
+from psycopg import sql
+from pyiceberg.exceptions import NoSuchTableError
 
 
 def main() -> int:

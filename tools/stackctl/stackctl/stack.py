@@ -12,20 +12,23 @@ from pathlib import Path
 
 from lakehouse.settings import StackSettings, get_settings
 from lakehouse.versions import versions
+
 from stackctl.components import COMPONENTS, REPO_ROOT, Component, Connect, Context, Kafka, Minio, Postgres
-from stackctl.layout import CACHE_DIR, Layout, load_or_create_secrets, write_env_file
+from stackctl.layout import Layout, load_or_create_secrets, write_env_file
 from stackctl.processes import StackError, port_free, read_pid, start_detached, stop_pid, wait_until
 
 BUCKET = "lake"
 Say = Callable[[str], None]
 
 
-def _jvm_paths() -> dict[str, Path]:
-    proc = subprocess.run([str(REPO_ROOT / "scripts/setup/jvm.sh"), "--paths"], capture_output=True, text=True)
+def _jvm_paths(stack: StackSettings) -> dict[str, Path]:
+    env = {**os.environ, "LAKEHOUSE_STACK_CACHE_DIR": str(stack.cache_dir)}
+    proc = subprocess.run([str(REPO_ROOT / "scripts/setup/jvm.sh"), "--paths"], capture_output=True, text=True,
+                          env=env)
     if proc.returncode != 0:
         raise StackError(proc.stderr.strip() or "JVM bundles are not resolved; run: make setup")
     paths = {k: Path(v) for k, _, v in (line.partition("=") for line in proc.stdout.split())}
-    minio = CACHE_DIR / "minio" / versions()["MINIO_VERSION"] / "minio"
+    minio = stack.cache_dir / "minio" / versions()["MINIO_VERSION"] / "minio"
     if not minio.exists():
         raise StackError(f"MinIO is not built ({minio} is missing); run: make setup")
     paths["MINIO_BIN"] = minio
@@ -39,7 +42,7 @@ def make_context(stack: StackSettings) -> Context:
     if not (pg_bin / "postgres").exists():
         raise StackError(f"PostgreSQL server binaries are missing under {pg_bin}; run: make setup")
     return Context(layout=layout, stack=stack, secrets=load_or_create_secrets(layout),
-                   jvm=_jvm_paths(), pg_bin=pg_bin)
+                   jvm=_jvm_paths(stack), pg_bin=pg_bin)
 
 
 @dataclass
@@ -81,8 +84,9 @@ class Stack:
             self._check_ports(component)
             component.prepare()
             argv, env = component.command()
-            pid = start_detached(argv, log=log, pidfile=pidfile, env=env, cwd=REPO_ROOT if component.user is None else Path('/'),
-                                 user=component.user)
+            # A process running as another user starts in / (it may not reach the checkout).
+            cwd = REPO_ROOT if component.user is None else Path("/")
+            pid = start_detached(argv, log=log, pidfile=pidfile, env=env, cwd=cwd, user=component.user)
             say(f"{component.name}: started pid {pid}, waiting for health check (log: {log})")
             wait_until(component.ready, what=component.name, timeout_s=self.ctx.stack.ready_timeout_s,
                        log=log, pidfile=pidfile)

@@ -1,0 +1,222 @@
+"""`make bench`: throughput and freshness of the CDC path, measured in one run on one machine.
+
+1. raw rate: N rows committed in PostgreSQL (one transaction per 10,000) -> all N change
+   events in Kafka, Debezium alone.
+2. end-to-end rate: the same kind of load with the merge running continuously beside it,
+   from the first commit to the Iceberg commit that makes the last row visible.
+3. freshness: rows committed one by one at a steady rate while the merge streams; each row's
+   latency is the time from its commit to the silver commit that made it visible.
+Reports ratios, never asserts on time. Results: bench/results/<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+from confluent_kafka import Consumer, TopicPartition
+
+from lakehouse.settings import get_settings
+from stackctl.ephemeral import ephemeral_stack, run_tool
+
+REPO = Path(__file__).resolve().parents[1]
+TABLES = {
+    "raw": "bench.raw_items",
+    "e2e": "bench.items",
+    "fresh": "bench.fresh",
+}
+DDL = """
+CREATE SCHEMA IF NOT EXISTS bench;
+GRANT USAGE ON SCHEMA bench TO debezium;
+ALTER DEFAULT PRIVILEGES IN SCHEMA bench GRANT SELECT ON TABLES TO debezium;
+CREATE TABLE IF NOT EXISTS bench.raw_items (id bigint PRIMARY KEY, sku text, qty integer, price numeric(12,2),
+                                            updated_at timestamptz);
+CREATE TABLE IF NOT EXISTS bench.items (LIKE bench.raw_items INCLUDING ALL);
+CREATE TABLE IF NOT EXISTS bench.fresh (id bigint PRIMARY KEY, committed_at timestamptz NOT NULL);
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def insert_rows(conninfo: str, table: str, rows: int, chunk: int = 10_000) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            conn.execute(
+                f"INSERT INTO {table} SELECT g, 'sku-' || g, (g % 17) + 1, (g % 1000) / 10.0, now() "
+                "FROM generate_series(%s::bigint, %s::bigint) g", (start + 1, start + n))
+
+
+def kafka_count(bootstrap: str, topic: str) -> int:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-probe", "log_level": 0})
+    try:
+        md = c.list_topics(topic, timeout=10).topics.get(topic)
+        if md is None or md.error is not None:
+            return 0
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in md.partitions)
+    finally:
+        c.close()
+
+
+def measure_raw(settings: Any, rows: int) -> dict[str, float]:
+    topic = settings.registry().topic(settings.registry().by_source(TABLES["raw"]))
+    log(f"raw: inserting {rows} rows")
+    t0 = time.monotonic()
+    insert_rows(settings.source.conninfo(), TABLES["raw"], rows)
+    committed = time.monotonic() - t0
+    while kafka_count(settings.kafka.bootstrap_servers, topic) < rows:
+        time.sleep(0.2)
+    elapsed = time.monotonic() - t0
+    log(f"raw: {rows} events in Kafka {elapsed:.1f}s after the first commit (commits took {committed:.1f}s)")
+    return {"rows": rows, "seconds": round(elapsed, 2), "rate_per_s": round(rows / elapsed, 1),
+            "commit_seconds": round(committed, 2)}
+
+
+class StreamRunner(threading.Thread):
+    """The merge in continuous mode on chosen tables, recording when each batch committed."""
+
+    def __init__(self, spark: Any, settings: Any, tables: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.spark, self.settings = spark, settings
+        self.specs = [settings.registry().by_source(t) for t in tables]
+        self.stop = threading.Event()
+        self.commits: list[tuple[float, str, dict[int, int]]] = []  # (wall time, table, end offsets)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from cdc_merge.job import run_once
+        try:
+            while not self.stop.is_set():
+                results = run_once(self.spark, self.settings, lambda _m: None, self.specs)
+                now = time.time()
+                self.commits += [(now, r.table, r.end) for r in results]
+                if not results:
+                    time.sleep(0.2)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            self.error = exc
+
+
+def measure_e2e(spark: Any, settings: Any, rows: int) -> dict[str, float]:
+    topic_rows = rows
+    runner = StreamRunner(spark, settings, [TABLES["e2e"]])
+    runner.start()
+    log(f"end-to-end: inserting {rows} rows with the merge streaming")
+    t0 = time.monotonic()
+    wall0 = time.time()
+    insert_rows(settings.source.conninfo(), TABLES["e2e"], rows)
+    while True:
+        done = [c for c in runner.commits if c[1] == TABLES["e2e"] and sum(c[2].values()) >= topic_rows]
+        if done or runner.error:
+            break
+        time.sleep(0.2)
+    runner.stop.set()
+    runner.join()
+    if runner.error:
+        raise runner.error
+    elapsed = done[0][0] - wall0
+    log(f"end-to-end: all {rows} rows committed to Iceberg {elapsed:.1f}s after the first commit "
+        f"({len(runner.commits)} batches)")
+    del t0
+    return {"rows": rows, "seconds": round(elapsed, 2), "rate_per_s": round(rows / elapsed, 1),
+            "batches": len(runner.commits)}
+
+
+def measure_freshness(spark: Any, settings: Any, seconds: float, rate: float) -> dict[str, float]:
+    from lakehouse.lake import open_catalog
+    runner = StreamRunner(spark, settings, [TABLES["fresh"]])
+    runner.start()
+    log(f"freshness: one commit every {1 / rate:.2f}s for {seconds:.0f}s with the merge streaming")
+    commit_times: dict[int, float] = {}
+    with psycopg.connect(settings.source.conninfo(), autocommit=True) as conn:
+        i = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            i += 1
+            conn.execute("INSERT INTO bench.fresh VALUES (%s, now())", (i,))
+            commit_times[i] = time.time()
+            time.sleep(1 / rate)
+    deadline = time.monotonic() + 120
+    topic_total = i
+    while time.monotonic() < deadline:
+        if any(c[1] == TABLES["fresh"] and sum(c[2].values()) >= topic_total for c in runner.commits):
+            break
+        time.sleep(0.2)
+    runner.stop.set()
+    runner.join()
+    silver = open_catalog(settings).load_table("silver.fresh").scan(
+        selected_fields=("id", "_cdc_kafka_offset")).to_arrow().to_pylist()
+    batches = sorted((sum(e.values()), t) for t, tbl, e in runner.commits if tbl == TABLES["fresh"])
+    latencies = []
+    for row in silver:
+        visible = next((t for end_off, t in batches if row["_cdc_kafka_offset"] < end_off), None)
+        if visible is not None and row["id"] in commit_times:
+            latencies.append(visible - commit_times[row["id"]])
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    log(f"freshness: {len(latencies)} rows, p50 {p50:.1f}s, p95 {p95:.1f}s, max {latencies[-1]:.1f}s")
+    return {"rows": len(latencies), "p50_s": round(p50, 2), "p95_s": round(p95, 2),
+            "max_s": round(latencies[-1], 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--fresh-seconds", type=float, default=60)
+    parser.add_argument("--fresh-rate", type=float, default=20, help="commits per second")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-"))
+    registry = yaml.safe_load((REPO / "config" / "tables.yaml").read_text())
+    registry["tables"] = [{"source": s, "primary_key": ["id"], "iceberg": f"silver.{s.split('.')[1]}"}
+                          for s in TABLES.values()]
+    (root / "tables.yaml").write_text(yaml.safe_dump(registry))
+    log(f"starting a private stack under {root}")
+    with ephemeral_stack(root, root / "tables.yaml", {"LAKEHOUSE_CONNECT_HEARTBEAT_INTERVAL_MS": "1000"}) as env:
+        os.environ.clear()
+        os.environ.update(env)
+        get_settings.cache_clear()
+        settings = get_settings()
+        run_tool(env, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", DDL)
+        run_tool(env, "lakehouse-connectors", "apply")
+        from cdc_merge.session import build_session
+        spark = build_session(settings, app_name="cdc-merge-bench")
+        try:
+            raw = measure_raw(settings, args.rows)
+            e2e = measure_e2e(spark, settings, args.rows)
+            fresh = measure_freshness(spark, settings, args.fresh_seconds, args.fresh_rate)
+        finally:
+            spark.stop()
+    ratio = round(e2e["rate_per_s"] / raw["rate_per_s"], 3)
+    report = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "raw_debezium_to_kafka": raw,
+        "end_to_end_postgres_to_iceberg": e2e,
+        "ratio_end_to_end_over_raw": ratio,
+        "commit_to_visible_latency": fresh,
+        "targets": {"ratio_at_least": 0.7, "p95_latency_below_s": 30},
+        "targets_met": {"ratio": ratio >= 0.7, "p95_latency": fresh["p95_s"] < 30},
+    }
+    out = REPO / "bench" / "results" / f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
