@@ -19,14 +19,13 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import yaml
 from confluent_kafka import Consumer, TopicPartition
-
 from lakehouse.settings import get_settings
 from stackctl.ephemeral import ephemeral_stack, run_tool
 
@@ -56,7 +55,7 @@ def insert_rows(conninfo: str, table: str, rows: int, chunk: int = 10_000) -> No
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
             conn.execute(
-                f"INSERT INTO {table} SELECT g, 'sku-' || g, (g % 17) + 1, (g % 1000) / 10.0, now() "
+                f"INSERT INTO {table} SELECT g, 'sku-' || g, (g %% 17) + 1, (g %% 1000) / 10.0, now() "
                 "FROM generate_series(%s::bigint, %s::bigint) g", (start + 1, start + n))
 
 
@@ -94,6 +93,7 @@ class StreamRunner(threading.Thread):
         self.specs = [settings.registry().by_source(t) for t in tables]
         self.stop = threading.Event()
         self.commits: list[tuple[float, str, dict[int, int]]] = []  # (wall time, table, end offsets)
+        self.batches: list[dict[str, Any]] = []
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -103,6 +103,7 @@ class StreamRunner(threading.Thread):
                 results = run_once(self.spark, self.settings, lambda _m: None, self.specs)
                 now = time.time()
                 self.commits += [(now, r.table, r.end) for r in results]
+                self.batches += [{"records": r.records, "seconds": r.seconds, "phases": r.phases} for r in results]
                 if not results:
                     time.sleep(0.2)
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
@@ -131,7 +132,7 @@ def measure_e2e(spark: Any, settings: Any, rows: int) -> dict[str, float]:
         f"({len(runner.commits)} batches)")
     del t0
     return {"rows": rows, "seconds": round(elapsed, 2), "rate_per_s": round(rows / elapsed, 1),
-            "batches": len(runner.commits)}
+            "batches": runner.batches}
 
 
 def measure_freshness(spark: Any, settings: Any, seconds: float, rate: float) -> dict[str, float]:
@@ -201,7 +202,7 @@ def main() -> int:
             spark.stop()
     ratio = round(e2e["rate_per_s"] / raw["rate_per_s"], 3)
     report = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "raw_debezium_to_kafka": raw,
         "end_to_end_postgres_to_iceberg": e2e,
@@ -210,7 +211,7 @@ def main() -> int:
         "targets": {"ratio_at_least": 0.7, "p95_latency_below_s": 30},
         "targets_met": {"ratio": ratio >= 0.7, "p95_latency": fresh["p95_s"] < 30},
     }
-    out = REPO / "bench" / "results" / f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out = REPO / "bench" / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
