@@ -31,6 +31,7 @@ from stackctl.ephemeral import ephemeral_stack, run_tool
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES = {
+    "warmup": "bench.warmup",
     "raw": "bench.raw_items",
     "e2e": "bench.items",
     "fresh": "bench.fresh",
@@ -42,6 +43,7 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA bench GRANT SELECT ON TABLES TO debezium;
 CREATE TABLE IF NOT EXISTS bench.raw_items (id bigint PRIMARY KEY, sku text, qty integer, price numeric(12,2),
                                             updated_at timestamptz);
 CREATE TABLE IF NOT EXISTS bench.items (LIKE bench.raw_items INCLUDING ALL);
+CREATE TABLE IF NOT EXISTS bench.warmup (LIKE bench.raw_items INCLUDING ALL);
 CREATE TABLE IF NOT EXISTS bench.fresh (id bigint PRIMARY KEY, committed_at timestamptz NOT NULL);
 """
 
@@ -68,6 +70,17 @@ def kafka_count(bootstrap: str, topic: str) -> int:
         return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in md.partitions)
     finally:
         c.close()
+
+
+def warm_up(spark: Any, settings: Any) -> None:
+    """Steady state, as in continuous mode: JIT-compiled JVMs, a Spark session that has run a batch."""
+    from cdc_merge.job import run_until_caught_up
+    log("warm-up: 5,000 rows through Debezium and one merge")
+    insert_rows(settings.source.conninfo(), TABLES["warmup"], 5000)
+    topic = settings.registry().topic(settings.registry().by_source(TABLES["warmup"]))
+    while kafka_count(settings.kafka.bootstrap_servers, topic) < 5000:
+        time.sleep(0.2)
+    run_until_caught_up(spark, settings, lambda _m: None)
 
 
 def measure_raw(settings: Any, rows: int) -> dict[str, float]:
@@ -195,6 +208,7 @@ def main() -> int:
         from cdc_merge.session import build_session
         spark = build_session(settings, app_name="cdc-merge-bench")
         try:
+            warm_up(spark, settings)
             raw = measure_raw(settings, args.rows)
             e2e = measure_e2e(spark, settings, args.rows)
             fresh = measure_freshness(spark, settings, args.fresh_seconds, args.fresh_rate)

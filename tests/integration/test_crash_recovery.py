@@ -10,8 +10,7 @@ import boto3
 import psycopg
 import pytest
 from loadgen.workload import Workload
-
-from tests.integration.conftest import BIN
+from stackctl.ephemeral import BIN
 
 TABLES = ("shop.orders", "shop.order_items")
 

@@ -63,3 +63,28 @@ def test_stack_env_serves_psql_and_pyiceberg(stack: Any, merge: Any) -> None:
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "1" and "900" in lines[-1]
+
+
+def test_stream_mode_merges_continuously_and_stops_on_sigterm(stack: Any, catalog: Any) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([str(REPO / ".venv/bin/lakehouse-merge"), "stream", "--table", "lab.bystander"],
+                            env={**stack.env, "LAKEHOUSE_MERGE_TRIGGER_INTERVAL_S": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for i in range(3):
+            stack.sql("INSERT INTO lab.bystander VALUES (%s, 'streamed') ON CONFLICT DO NOTHING", (500 + i,))
+            deadline = time.monotonic() + 120
+            while True:
+                ids = {r["id"] for r in catalog.load_table("silver.bystander").scan().to_arrow().to_pylist()}
+                if 500 + i in ids:
+                    break
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, f"row {500 + i} never arrived"
+                time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out[-3000:]
+    assert "finishing the current batch" in out

@@ -5,7 +5,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from lakehouse.settings import env_var_names
 from lakehouse.versions import versions
 

@@ -26,10 +26,14 @@ ROW_MAP = "map<string,string>"
 
 def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFrame:
     """The records of `rng` via Spark's own Kafka source (explicit offsets, no consumer group)."""
+    # Debezium topics usually have one partition; without splitting it, one core would
+    # parse every (schema-carrying, several-KB) JSON envelope of the batch.
+    splits = max(1, spark.sparkContext.defaultParallelism)
     return (
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap)
         .option("subscribe", rng.topic)
+        .option("minPartitions", str(splits))
         .option("startingOffsets", rng.spark_json(rng.start))
         .option("endingOffsets", rng.spark_json(rng.end))
         .option("failOnDataLoss", "true")
