@@ -17,27 +17,10 @@ from pyspark.sql import functions as F
 from cdc_merge.kafka_offsets import OffsetRange
 from cdc_merge.typemap import ColumnType, column_type
 
-# The value schema is left out of the parsed struct on purpose: materialising it as a
-# string for every record (several KB each) dominated the parse. It is sliced from the raw
-# text instead (see `_schema_text`), hashed, and parsed once per distinct schema.
 ENVELOPE = (
-    "struct<payload:struct<before:string, after:string, op:string, ts_ms:bigint,"
+    "struct<schema:string, payload:struct<before:string, after:string, op:string, ts_ms:bigint,"
     " source:struct<schema:string, table:string, lsn:bigint, txId:bigint, ts_ms:bigint>>>"
 )
-_SCHEMA_PREFIX = '{"schema":'
-_PAYLOAD_MARK = ',"payload":'
-
-
-def _schema_text(value: Column) -> Column:
-    """The JSON text of the envelope's `schema`.
-
-    Kafka Connect's JSON converter writes `{"schema":...,"payload":...}` compactly, so the
-    schema is the text between the two markers; any other layout takes the slow JSON path.
-    """
-    fast = F.substring_index(value, _PAYLOAD_MARK, 1)
-    compact = value.startswith(_SCHEMA_PREFIX) & (F.length(fast) < F.length(value))
-    sliced = fast.substr(F.lit(len(_SCHEMA_PREFIX) + 1), F.length(fast))
-    return F.when(compact, sliced).otherwise(F.get_json_object(value, "$.schema"))
 ROW_MAP = "map<string,string>"
 
 
@@ -61,12 +44,12 @@ def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFra
 def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
     """Parse envelopes and give each record a `reason` (null when it is a usable change)."""
     registered = F.array(*[F.lit(t.source) for t in registry.tables])
+    env = F.from_json(F.col("value").cast("string"), ENVELOPE)
     df = raw.select(
         F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_ts"), F.col("key").cast("string").alias("key"),
-        F.col("value").cast("string").alias("value"),
+        F.col("value").cast("string").alias("value"), env.alias("env"),
     )
-    df = df.select("*", F.from_json("value", ENVELOPE).alias("env"), _schema_text(F.col("value")).alias("schema"))
     p = F.col("env.payload")
     src_table = F.concat_ws(".", p["source"]["schema"], p["source"]["table"])
     reason = (
@@ -78,7 +61,7 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
               F.concat(F.lit("event for table '"), src_table, F.lit("' which is not in the registry")))
         .when(src_table != F.lit(spec.source),
               F.concat(F.lit("event for table '"), src_table, F.lit(f"' on the topic of '{spec.source}'")))
-        .when(F.col("schema").isNull(),
+        .when(F.col("env.schema").isNull(),
               F.lit("no value schema (the JSON converter must run with schemas.enable=true)"))
     )
     return df.select(
@@ -87,8 +70,8 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
         reason.alias("reason"),
         # The raw value is kept only where it must be dead-lettered; the rest is parsed.
         F.when(reason.isNotNull(), F.col("value")).alias("value"),
-        F.col("schema"),
-        F.hex(F.xxhash64(F.col("schema"))).alias("schema_id"),
+        F.col("env.schema").alias("schema"),
+        F.hex(F.xxhash64(F.col("env.schema"))).alias("schema_id"),
         p["op"].alias("op"), p["before"].alias("before"), p["after"].alias("after"),
         p["source"]["lsn"].alias("lsn"), p["source"]["txId"].alias("tx_id"),
         F.timestamp_millis(p["source"]["ts_ms"]).alias("source_ts"),
