@@ -47,7 +47,9 @@ def render_config(registry: Registry, source: SourceDbSettings, connect: Connect
         "tombstones.on.delete": "true",
         # Exact decimals as strings; precision and scale travel as source-type parameters.
         "decimal.handling.mode": "string",
-        "column.propagate.source.type": ".*",
+        # Source type, precision and scale only where the Iceberg type needs them: every
+        # propagated column adds four schema parameters to every event.
+        "datatype.propagate.source.type": ".+\\.NUMERIC,.+\\.DECIMAL",
         "time.precision.mode": "adaptive_time_microseconds",
         "binary.handling.mode": "bytes",
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
