@@ -6,6 +6,8 @@ reason), or the good set that feeds bronze and the silver MERGE.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lakehouse.debezium import ROW_OPS, UNAVAILABLE_VALUE, UNAVAILABLE_VALUE_BASE64, EnvelopeError, row_fields
@@ -17,10 +19,28 @@ from pyspark.sql import functions as F
 from cdc_merge.kafka_offsets import OffsetRange
 from cdc_merge.typemap import ColumnType, column_type
 
+# The value schema is not in the parsed struct: materialising it (several KB) for every
+# record dominated the parse. Records are grouped by a hash of the schema's raw text
+# instead, and each distinct schema is read once, from Kafka, by `sample_schemas`.
 ENVELOPE = (
-    "struct<schema:string, payload:struct<before:string, after:string, op:string, ts_ms:bigint,"
+    "struct<payload:struct<before:string, after:string, op:string, ts_ms:bigint,"
     " source:struct<schema:string, table:string, lsn:bigint, txId:bigint, ts_ms:bigint>>>"
 )
+_HAS_SCHEMA = '{"schema":{'
+_PAYLOAD_MARK = ',"payload":'
+
+
+def schema_hash(value: Column) -> Column:
+    """A hash of the envelope's schema text, or null when the value carries no schema.
+
+    Kafka Connect's JSON converter writes `{"schema":...,"payload":...}` compactly, so the
+    schema is everything before the payload marker; other layouts hash the whole value
+    (each such record is then its own schema, parsed on its own).
+    """
+    mark = F.instr(value, _PAYLOAD_MARK)
+    head = F.when(mark > 0, F.expr(f"substring(value, 1, instr(value, '{_PAYLOAD_MARK}'))")).otherwise(value)
+    has_schema = value.startswith(_HAS_SCHEMA) | F.get_json_object(value, "$.schema.type").isNotNull()
+    return F.when(has_schema, F.hex(F.xxhash64(head)))
 ROW_MAP = "map<string,string>"
 
 
@@ -44,12 +64,12 @@ def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFra
 def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
     """Parse envelopes and give each record a `reason` (null when it is a usable change)."""
     registered = F.array(*[F.lit(t.source) for t in registry.tables])
-    env = F.from_json(F.col("value").cast("string"), ENVELOPE)
     df = raw.select(
         F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_ts"), F.col("key").cast("string").alias("key"),
-        F.col("value").cast("string").alias("value"), env.alias("env"),
+        F.col("value").cast("string").alias("value"),
     )
+    df = df.select("*", F.from_json("value", ENVELOPE).alias("env"), schema_hash(F.col("value")).alias("schema_id"))
     p = F.col("env.payload")
     src_table = F.concat_ws(".", p["source"]["schema"], p["source"]["table"])
     reason = (
@@ -61,7 +81,7 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
               F.concat(F.lit("event for table '"), src_table, F.lit("' which is not in the registry")))
         .when(src_table != F.lit(spec.source),
               F.concat(F.lit("event for table '"), src_table, F.lit(f"' on the topic of '{spec.source}'")))
-        .when(F.col("env.schema").isNull(),
+        .when(F.col("schema_id").isNull(),
               F.lit("no value schema (the JSON converter must run with schemas.enable=true)"))
     )
     return df.select(
@@ -70,8 +90,7 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
         reason.alias("reason"),
         # The raw value is kept only where it must be dead-lettered; the rest is parsed.
         F.when(reason.isNotNull(), F.col("value")).alias("value"),
-        F.col("env.schema").alias("schema"),
-        F.hex(F.xxhash64(F.col("env.schema"))).alias("schema_id"),
+        "schema_id",
         p["op"].alias("op"), p["before"].alias("before"), p["after"].alias("after"),
         p["source"]["lsn"].alias("lsn"), p["source"]["txId"].alias("tx_id"),
         F.timestamp_millis(p["source"]["ts_ms"]).alias("source_ts"),
@@ -87,21 +106,26 @@ class BatchSchemas:
     invalid: dict[str, str]  # schema id -> reason
 
 
-def batch_schemas(classified: DataFrame) -> BatchSchemas:
+def batch_schemas(classified: DataFrame, fetch: Callable[[int, int], bytes | None]) -> BatchSchemas:
+    """Distinct schemas in arrival order; `fetch(partition, offset)` returns one record's raw value."""
     rows = (
-        classified.where(F.col("reason").isNull() & F.col("schema").isNotNull())
+        classified.where(F.col("reason").isNull() & F.col("schema_id").isNotNull())
         .groupBy("schema_id")
-        .agg(F.min(F.struct("kafka_partition", "kafka_offset")).alias("first"), F.first("schema").alias("schema"))
+        .agg(F.min(F.struct("kafka_partition", "kafka_offset")).alias("first"))
         .orderBy("first")
         .collect()
     )
     out = BatchSchemas(order=[], columns={}, invalid={})
     for r in rows:
-        out.order.append(r["schema_id"])
+        sid = r["schema_id"]
+        out.order.append(sid)
+        raw = fetch(r["first"]["kafka_partition"], r["first"]["kafka_offset"])
         try:
-            out.columns[r["schema_id"]] = {f.name: column_type(f) for f in row_fields(r["schema"])}
-        except (EnvelopeError, ValueError, KeyError) as exc:
-            out.invalid[r["schema_id"]] = f"unusable value schema: {exc}"
+            if raw is None:
+                raise ValueError(f"record {r['first']['kafka_partition']}/{r['first']['kafka_offset']} is gone")
+            out.columns[sid] = {f.name: column_type(f) for f in row_fields(json.loads(raw)["schema"])}
+        except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
+            out.invalid[sid] = f"unusable value schema: {exc}"
     return out
 
 

@@ -97,7 +97,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     t = result.mark("plan", started)
     classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec)
     try:
-        schemas = batch_schemas(classified)
+        schemas = batch_schemas(classified, lambda part, off: probe.fetch(topic, part, off))
         t = result.mark("read+schemas", t)
         current = None
         if silver_exists:

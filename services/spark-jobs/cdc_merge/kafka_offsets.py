@@ -48,6 +48,23 @@ class TopicOffsets:
             out[p] = (low, high)
         return out
 
+    def fetch(self, topic: str, partition: int, offset: int) -> bytes | None:
+        """The raw value of one record (a few per batch: one per distinct schema)."""
+        self.consumer.assign([TopicPartition(topic, partition, offset)])
+        try:
+            for _ in range(30):
+                msg = self.consumer.poll(1.0)
+                if msg is None:
+                    continue
+                if msg.error() is None and msg.offset() == offset:
+                    value = msg.value()
+                    return bytes(value) if value is not None else None
+                if msg.error() is None and msg.offset() > offset:
+                    return None
+            return None
+        finally:
+            self.consumer.unassign()
+
     def next_range(self, topic: str, committed: Offsets | None, max_records: int) -> OffsetRange | None:
         """The range after `committed`, at most `max_records` per partition; None if nothing new."""
         marks = self.watermarks(topic)
