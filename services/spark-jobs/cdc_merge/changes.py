@@ -106,23 +106,19 @@ class BatchSchemas:
     invalid: dict[str, str]  # schema id -> reason
 
 
-def batch_schemas(classified: DataFrame, fetch: Callable[[int, int], bytes | None]) -> BatchSchemas:
-    """Distinct schemas in arrival order; `fetch(partition, offset)` returns one record's raw value."""
-    rows = (
-        classified.where(F.col("reason").isNull() & F.col("schema_id").isNotNull())
-        .groupBy("schema_id")
-        .agg(F.min(F.struct("kafka_partition", "kafka_offset")).alias("first"))
-        .orderBy("first")
-        .collect()
-    )
+def batch_schemas(first_seen: list[tuple[str, int, int]], fetch: Callable[[int, int], bytes | None]) -> BatchSchemas:
+    """Distinct schemas in arrival order.
+
+    `first_seen` holds (schema id, partition, offset) of each schema's first record;
+    `fetch(partition, offset)` returns that record's raw value.
+    """
     out = BatchSchemas(order=[], columns={}, invalid={})
-    for r in rows:
-        sid = r["schema_id"]
+    for sid, part, off in sorted(first_seen, key=lambda x: (x[1], x[2])):
         out.order.append(sid)
-        raw = fetch(r["first"]["kafka_partition"], r["first"]["kafka_offset"])
+        raw = fetch(part, off)
         try:
             if raw is None:
-                raise ValueError(f"record {r['first']['kafka_partition']}/{r['first']['kafka_offset']} is gone")
+                raise ValueError(f"record {part}/{off} is gone")
             out.columns[sid] = {f.name: column_type(f) for f in row_fields(json.loads(raw)["schema"])}
         except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
             out.invalid[sid] = f"unusable value schema: {exc}"

@@ -94,10 +94,32 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     result = TableResult(table=spec.source, topic=topic, start=rng.start, end=rng.end)
     props = {checkpoint.property_name(topic): checkpoint.encode(rng.end)}
 
+    # Where dead letters and bronze stand for this topic: beyond these offsets they still
+    # need this batch's records (a re-run after a crash between the three commits).
+    dead_from = _thresholds(rng.start, checkpoint.committed_offsets(spark, dead, topic)
+                            if lake_tables.table_exists(spark, dead) else None)
+    bronze_from = _thresholds(rng.start, checkpoint.committed_offsets(spark, registry.bronze(spec), topic)
+                              if lake_tables.table_exists(spark, bronze) else None)
     t = result.mark("plan", started)
     classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec)
     try:
-        schemas = batch_schemas(classified, lambda part, off: probe.fetch(topic, part, off))
+        # One pass over the batch for every count and each schema's first record.
+        groups = classified.groupBy(
+            "schema_id", "reason", "tombstone", offset_at_least(bronze_from).alias("to_bronze"),
+            offset_at_least(dead_from).alias("to_dead"),
+        ).agg(F.count(F.lit(1)).alias("n"), F.min(F.struct("kafka_partition", "kafka_offset")).alias("first")
+              ).collect()
+        result.records = sum(g["n"] for g in groups)
+        result.tombstones = sum(g["n"] for g in groups if g["tombstone"])
+        usable_groups = [g for g in groups if not g["tombstone"] and g["reason"] is None]
+        result.bronze_appended = sum(g["n"] for g in usable_groups if g["to_bronze"])
+        first_seen: dict[str, tuple[int, int]] = {}
+        for g in usable_groups:
+            if g["schema_id"] is not None:
+                pos = (g["first"]["kafka_partition"], g["first"]["kafka_offset"])
+                first_seen[g["schema_id"]] = min(first_seen.get(g["schema_id"], pos), pos)
+        schemas = batch_schemas([(sid, p, o) for sid, (p, o) in first_seen.items()],
+                                lambda part, off: probe.fetch(topic, part, off))
         t = result.mark("read+schemas", t)
         current = None
         if silver_exists:
@@ -123,71 +145,68 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
         lake_tables.ensure_dead_letter(spark, registry)
         t = result.mark("ddl", t)
 
+        dead_counts: dict[str, int] = {}
+        for g in groups:
+            why = g["reason"] if g["reason"] is not None else rejected.get(g["schema_id"] or "")
+            if not g["tombstone"] and why is not None and g["to_dead"]:
+                dead_counts[why] = dead_counts.get(why, 0) + g["n"]
+
         table_columns = plan.columns
         schema_reason = F.lit(None).cast("string")
         for sid, why in rejected.items():
             schema_reason = F.when(F.col("schema_id") == sid, F.lit(why)).otherwise(schema_reason)
         usable = classified.where(~F.col("tombstone") & F.col("reason").isNull())
         typed = None
+        ops: dict[str, int] = {}
         if converters:
             # Materialised once: the steps below (dead letters, counts, MERGE) then plan
             # against a plain scan instead of re-deriving, and re-optimising, the parse.
             typed = typed_changes(usable.where(schema_reason.isNull()), spec, table_columns,
                                   converters).localCheckpoint(eager=True)
+            for g in typed.groupBy("op", "fit_reason", offset_at_least(dead_from).alias("to_dead")).count().collect():
+                if g["fit_reason"] is None:
+                    ops[g["op"]] = ops.get(g["op"], 0) + g["count"]
+                elif g["to_dead"]:
+                    dead_counts[g["fit_reason"]] = dead_counts.get(g["fit_reason"], 0) + g["count"]
 
         fault(settings, "before-write")
         # 1. dead letters: envelope problems, rejected schemas, values that do not fit.
-        dead_cols = ("topic", "kafka_partition", "kafka_offset", "kafka_ts", "key")
-        change_json = F.to_json(F.struct("op", "before", "after", "lsn"))
-        bad_rows = classified.where(~F.col("tombstone") & F.col("reason").isNotNull()).select(
-            *dead_cols, "value", "reason")
-        if rejected:
-            bad_rows = bad_rows.unionByName(usable.where(schema_reason.isNotNull()).select(
-                *dead_cols, change_json.alias("value"), schema_reason.alias("reason")))
-        if typed is not None:
-            bad_rows = bad_rows.unionByName(typed.where(F.col("fit_reason").isNotNull()).select(
-                *dead_cols, change_json.alias("value"), F.col("fit_reason").alias("reason")))
-        dlq_committed = checkpoint.committed_offsets(spark, dead, topic)
-        dlq_new = bad_rows.where(offset_at_least(_thresholds(rng.start, dlq_committed))).select(
-            "topic", "kafka_partition", "kafka_offset", "kafka_ts", F.lit(spec.source).alias("registry_table"),
-            "reason", "key", F.col("value").alias("payload"), F.current_timestamp().alias("failed_at"),
-        ).persist()
-        counts = {r["reason"]: r["count"] for r in dlq_new.groupBy("reason").count().collect()}
-        if counts:
-            _append(dlq_new, dead, props)
-        dlq_new.unpersist()
-        result.dead_lettered = counts
+        if dead_counts:
+            dead_cols = ("topic", "kafka_partition", "kafka_offset", "kafka_ts", "key")
+            change_json = F.to_json(F.struct("op", "before", "after", "lsn"))
+            bad_rows = classified.where(~F.col("tombstone") & F.col("reason").isNotNull()).select(
+                *dead_cols, "value", "reason")
+            if rejected:
+                bad_rows = bad_rows.unionByName(usable.where(schema_reason.isNotNull()).select(
+                    *dead_cols, change_json.alias("value"), schema_reason.alias("reason")))
+            if typed is not None:
+                bad_rows = bad_rows.unionByName(typed.where(F.col("fit_reason").isNotNull()).select(
+                    *dead_cols, change_json.alias("value"), F.col("fit_reason").alias("reason")))
+            _append(bad_rows.where(offset_at_least(dead_from)).select(
+                "topic", "kafka_partition", "kafka_offset", "kafka_ts", F.lit(spec.source).alias("registry_table"),
+                "reason", "key", F.col("value").alias("payload"), F.current_timestamp().alias("failed_at"),
+            ), dead, props)
+        result.dead_lettered = dead_counts
         t = result.mark("dead-letter", t)
 
         # 2. bronze: every well-formed change event of this table, raw.
-        bronze_committed = checkpoint.committed_offsets(spark, bronze, topic)
-        bronze_new = classified.where(
-            ~F.col("tombstone") & F.col("reason").isNull()
-            & offset_at_least(_thresholds(rng.start, bronze_committed))
-        ).select(
-            "topic", "kafka_partition", "kafka_offset", "kafka_ts", "op", "lsn", "tx_id", "source_ts",
-            "key", "before", "after", F.current_timestamp().alias("ingested_at"),
-        )
-        stats = classified.agg(
-            F.count(F.lit(1)).alias("records"),
-            F.sum(F.col("tombstone").cast("int")).alias("tombstones"),
-        ).first()
-        result.records, result.tombstones = int(stats["records"]), int(stats["tombstones"] or 0)
-        result.bronze_appended = bronze_new.count()
         if result.bronze_appended:
-            _append(bronze_new, bronze, props)
+            _append(classified.where(
+                ~F.col("tombstone") & F.col("reason").isNull() & offset_at_least(bronze_from)
+            ).select(
+                "topic", "kafka_partition", "kafka_offset", "kafka_ts", "op", "lsn", "tx_id", "source_ts",
+                "key", "before", "after", F.current_timestamp().alias("ingested_at"),
+            ), bronze, props)
         fault(settings, "after-bronze")
         t = result.mark("bronze", t)
 
         # 3. silver.
-        if typed is not None:
-            good = typed.where(F.col("fit_reason").isNull())
-            ops = {r["op"]: r["count"] for r in good.groupBy("op").count().collect()}
-            result.deletes = int(ops.get("d", 0))
-            result.inserts_updates = sum(int(v) for k, v in ops.items() if k != "d")
-            result.changes = result.deletes + result.inserts_updates
+        result.deletes = int(ops.get("d", 0))
+        result.inserts_updates = sum(int(v) for k, v in ops.items() if k != "d")
+        result.changes = result.deletes + result.inserts_updates
         if result.changes:
             assert typed is not None
+            good = typed.where(F.col("fit_reason").isNull())
             toastable = {c for c, ct in converters.items() if ct.toastable and c in table_columns}
             latest = last_change_per_key(good, spec, table_columns, toastable).localCheckpoint(eager=True)
             view = f"cdc_changes_{spec.source.replace('.', '_')}"
