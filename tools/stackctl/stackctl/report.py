@@ -45,8 +45,9 @@ def main() -> int:
     except NoSuchTableError:
         dead = 0
     print(f"dead letters: {dead} ({registry.lake.dead_letter_table})")
-    print(f'read it yourself: python -c "from pyiceberg.catalog import load_catalog; '
-          f"print(load_catalog('{registry.lake.catalog}').load_table('silver.orders').scan().to_pandas())\"")
+    print(f'read it yourself: . .local/stack.env && .venv/bin/python -c "from pyiceberg.catalog import '
+          f"load_catalog; print(load_catalog('{registry.lake.catalog}').load_table('silver.orders').scan()"
+          f'.to_arrow().num_rows)"')
     return 0 if all_equal else 1
 
 
