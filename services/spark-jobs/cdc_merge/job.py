@@ -29,10 +29,6 @@ from cdc_merge.typemap import ColumnType
 Say = Callable[[str], None]
 
 
-class InjectedFault(SystemExit):
-    """Raised at a configured fault point (tests of crash recovery)."""
-
-
 def fault(settings: Settings, point: str) -> None:
     """Crash hard at `point` when LAKEHOUSE_MERGE_FAULT_POINT names it (test hook)."""
     if settings.merge.fault_point == point:
@@ -98,7 +94,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     # need this batch's records (a re-run after a crash between the three commits).
     dead_from = _thresholds(rng.start, checkpoint.committed_offsets(spark, dead, topic)
                             if lake_tables.table_exists(spark, dead) else None)
-    bronze_from = _thresholds(rng.start, checkpoint.committed_offsets(spark, registry.bronze(spec), topic)
+    bronze_from = _thresholds(rng.start, checkpoint.committed_offsets(spark, bronze, topic)
                               if lake_tables.table_exists(spark, bronze) else None)
     t = result.mark("plan", started)
     classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec)

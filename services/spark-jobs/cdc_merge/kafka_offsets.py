@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
@@ -22,7 +23,7 @@ class OffsetRange:
         return sum(self.end[p] - self.start.get(p, 0) for p in self.end)
 
     def spark_json(self, which: Offsets) -> str:
-        import json
+        """Spark's startingOffsets/endingOffsets JSON for these offsets."""
         return json.dumps({self.topic: {str(p): o for p, o in which.items()}})
 
 
