@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import shlex
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from stackctl.layout import read_env_file
 
 BIN = Path(sys.executable).parent
 PORT_SETTINGS = ("POSTGRES", "KAFKA", "KAFKA_CONTROLLER", "CONNECT", "MINIO", "MINIO_CONSOLE")
@@ -19,15 +20,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def read_stack_env(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            k, _, v = line[len("export "):].partition("=")
-            out[k] = shlex.split(v)[0] if v else ""
-    return out
 
 
 def run_tool(env: dict[str, str], *argv: str, check: bool = True, timeout: float = 600,
@@ -51,7 +43,7 @@ def ephemeral_stack(root: Path, registry_path: Path, extra_env: dict[str, str] |
     env.update(extra_env or {})
     try:
         run_tool(env, "lakehouse-stack", "up")
-        env.update(read_stack_env(root / "state" / "stack.env"))
+        env.update(read_env_file(root / "state" / "stack.env"))
         yield env
     finally:
         if not keep:
