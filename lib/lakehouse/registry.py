@@ -47,6 +47,7 @@ class LakeConfig(_Frozen):
 
     catalog: Identifier = "lake"
     bronze_namespace: Identifier = "bronze"
+    gold_namespace: Identifier = "gold"
     dead_letter_table: str = "ops.dead_letter"
 
     @field_validator("dead_letter_table")

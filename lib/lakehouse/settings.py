@@ -129,6 +129,45 @@ class StackSettings(BaseSettings):
     ready_timeout_s: float = Field(120.0, gt=0, description="how long each component may take to get healthy")
 
 
+class ServingSettings(BaseSettings):
+    """The serving store (a PostgreSQL database the gold tables are published to) and its API."""
+
+    model_config = _config("SERVING_")
+    host: str = Field("127.0.0.1", description="serving store PostgreSQL host")
+    port: int = Field(5432, ge=1, le=65535, description="serving store PostgreSQL port")
+    database: str = Field("lakehouse_serving", description="serving store database")
+    user: str = Field("lakehouse", description="role that publishes gold tables (owns the serving schema)")
+    password: SecretStr = Field(description="password of `user`")
+    reader_user: str = Field("serving_reader", description="read-only role the serving API connects as")
+    reader_password: SecretStr = Field(description="password of `reader_user`")
+    api_host: str = Field("127.0.0.1", description="address the serving API binds")
+    api_port: int = Field(8000, ge=1, le=65535, description="port the serving API binds")
+    max_range_days: int = Field(366, ge=1, description="longest date range /v1/revenue/daily accepts")
+
+    def conninfo(self, *, reader: bool = True) -> str:
+        """libpq connection string: the read-only role by default, the publisher with reader=False."""
+        user, pw = (self.reader_user, self.reader_password) if reader else (self.user, self.password)
+        return (f"host={self.host} port={self.port} dbname={self.database} user={user} "
+                f"password={pw.get_secret_value()} connect_timeout=5")
+
+
+class FlowSettings(BaseSettings):
+    """The Prefect flows: how they run the jobs, and lake maintenance policy."""
+
+    model_config = _config("FLOWS_")
+    job_runner: str = Field("local", pattern="^(local|kubernetes)$",
+                            description="where flows run Spark jobs: local processes or Spark on Kubernetes")
+    spark_image: str = Field("", description="Spark job image (job_runner=kubernetes)")
+    namespace: str = Field("lakehouse", description="Kubernetes namespace of Spark drivers (job_runner=kubernetes)")
+    merge_retries: int = Field(2, ge=0, description="retries of one table's merge")
+    snapshot_retention_hours: float = Field(24.0, ge=0, description="expire snapshots older than this")
+    retain_last_snapshots: int = Field(5, ge=1, description="snapshots always kept per table")
+    orphan_min_age_hours: float = Field(
+        24.0, ge=0, description="delete unreferenced files only when older than this (in-flight writes are younger)")
+    target_file_size_mb: int = Field(128, ge=1, description="compaction target data file size")
+    quality_wait_s: float = Field(300.0, gt=0, description="how long quality waits for the lake to catch up")
+
+
 _AREAS: dict[str, type[BaseSettings]] = {
     "source": SourceDbSettings,
     "catalog": CatalogSettings,
@@ -137,6 +176,8 @@ _AREAS: dict[str, type[BaseSettings]] = {
     "connect": ConnectSettings,
     "merge": MergeSettings,
     "stack": StackSettings,
+    "serving": ServingSettings,
+    "flows": FlowSettings,
 }
 
 
@@ -200,6 +241,14 @@ class Settings(BaseSettings):
     @property
     def stack(self) -> StackSettings:
         return self._area("stack")  # type: ignore[no-any-return]
+
+    @property
+    def serving(self) -> ServingSettings:
+        return self._area("serving")  # type: ignore[no-any-return]
+
+    @property
+    def flows(self) -> FlowSettings:
+        return self._area("flows")  # type: ignore[no-any-return]
 
     def registry(self) -> Registry:
         """The table registry this configuration points at (parsed once per path)."""

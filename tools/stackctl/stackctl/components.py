@@ -26,6 +26,8 @@ from stackctl.processes import StackError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SQL_DIR = REPO_ROOT / "config" / "sql"
+SERVING_DB = "lakehouse_serving"
+SERVING_READER = "serving_reader"
 
 
 @dataclass(frozen=True)
@@ -185,19 +187,22 @@ class Postgres(Component):
                 conn.execute(f"CREATE ROLE lakehouse LOGIN PASSWORD '{owner_pw}'")
             if "debezium" not in roles:
                 conn.execute(f"CREATE ROLE debezium LOGIN REPLICATION PASSWORD '{cdc_pw}'")
+            if SERVING_READER not in roles:
+                conn.execute(f"CREATE ROLE {SERVING_READER} LOGIN PASSWORD '{self.ctx.secrets['serving_reader']}'")
             dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
-            for db in ("shop", "lakehouse_catalog"):
+            for db in ("shop", "lakehouse_catalog", SERVING_DB):
                 if db not in dbs:
                     conn.execute(f'CREATE DATABASE "{db}" OWNER lakehouse')
         apply_sql(self.owner_conninfo("shop"), {"cdc_user": "debezium"})
+        apply_sql(self.owner_conninfo(SERVING_DB), {"reader_user": SERVING_READER}, SQL_DIR / "serving")
 
 
-def apply_sql(conninfo: str, variables: dict[str, str]) -> None:
-    """Run every config/sql/*.sql file in name order through psql (idempotent scripts)."""
+def apply_sql(conninfo: str, variables: dict[str, str], directory: Path = SQL_DIR) -> None:
+    """Run every *.sql file of `directory` in name order through psql (idempotent scripts)."""
     psql = shutil.which("psql")
     if psql is None:
         raise StackError("psql is not installed; run: make setup")
-    for script in sorted(SQL_DIR.glob("*.sql")):
+    for script in sorted(directory.glob("*.sql")):
         argv = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", str(script)]
         for k, v in variables.items():
             argv += ["-v", f"{k}={v}"]

@@ -81,7 +81,7 @@ def write_env_file(path: Path, values: dict[str, str], header: str) -> None:
     tmp.replace(path)
 
 
-SECRET_NAMES = ("postgres_superuser", "owner", "cdc", "minio_user", "minio_password")
+SECRET_NAMES = ("postgres_superuser", "owner", "cdc", "minio_user", "minio_password", "serving_reader")
 
 
 def load_or_create_secrets(layout: Layout) -> dict[str, str]:

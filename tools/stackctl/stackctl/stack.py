@@ -13,7 +13,18 @@ from pathlib import Path
 from lakehouse.settings import StackSettings, get_settings
 from lakehouse.versions import versions
 
-from stackctl.components import COMPONENTS, REPO_ROOT, Component, Connect, Context, Kafka, Minio, Postgres
+from stackctl.components import (
+    COMPONENTS,
+    REPO_ROOT,
+    SERVING_DB,
+    SERVING_READER,
+    Component,
+    Connect,
+    Context,
+    Kafka,
+    Minio,
+    Postgres,
+)
 from stackctl.layout import Layout, load_or_create_secrets, write_env_file
 from stackctl.processes import StackError, port_free, read_pid, start_detached, stop_pid, wait_until
 
@@ -178,6 +189,10 @@ def stack_env_values(stack: Stack) -> dict[str, str]:
         "LAKEHOUSE_CONNECT_URL": connect.url,
         "LAKEHOUSE_MERGE_SPARK_JARS_DIR": str(ctx.jvm["SPARK_DIR"]),
         "LAKEHOUSE_STACK_DIR": str(ctx.layout.root),
+        "LAKEHOUSE_SERVING_HOST": s.host, "LAKEHOUSE_SERVING_PORT": str(s.postgres_port),
+        "LAKEHOUSE_SERVING_DATABASE": SERVING_DB, "LAKEHOUSE_SERVING_USER": "lakehouse",
+        "LAKEHOUSE_SERVING_PASSWORD": sec["owner"], "LAKEHOUSE_SERVING_READER_USER": SERVING_READER,
+        "LAKEHOUSE_SERVING_READER_PASSWORD": sec["serving_reader"],
     }
 
 
