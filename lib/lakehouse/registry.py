@@ -139,6 +139,10 @@ class Registry(_Frozen):
     def dead_letter(self) -> str:
         return f"{self.lake.catalog}.{self.lake.dead_letter_table}"
 
+    def gold(self, name: str) -> str:
+        """Fully qualified Spark name of the gold table `name`."""
+        return f"{self.lake.catalog}.{self.lake.gold_namespace}.{name}"
+
     @cached_property
     def by_topic(self) -> dict[str, TableSpec]:
         return {self.topic(t): t for t in self.tables}

@@ -105,6 +105,10 @@ class MergeSettings(BaseSettings):
     trigger_interval_s: float = Field(10.0, ge=0, description="pause between batches in stream mode")
     shuffle_partitions: int = Field(4, ge=1, description="spark.sql.shuffle.partitions")
     driver_memory: str = Field("2g", description="spark.driver.memory")
+    driver_host: str = Field("", description="spark.driver.host: the driver pod's IP on Kubernetes (empty: default)")
+    kubernetes_image: str = Field("", description="executor image when spark_master is k8s://")
+    kubernetes_namespace: str = Field("lakehouse", description="namespace of executor pods when spark_master is k8s://")
+    executor_instances: int = Field(1, ge=1, description="executor pods when spark_master is k8s://")
     fault_point: str = Field(
         "", description="test hook: crash the job at this named point (before-write, after-commit)"
     )
@@ -124,6 +128,10 @@ class StackSettings(BaseSettings):
     connect_port: int = Field(18083, ge=1, le=65535, description="Kafka Connect REST port")
     minio_port: int = Field(19000, ge=1, le=65535, description="MinIO S3 API port")
     minio_console_port: int = Field(19001, ge=1, le=65535, description="MinIO console port")
+    prefect_port: int = Field(14200, ge=1, le=65535, description="Prefect server API and UI port")
+    prefect_worker_port: int = Field(14201, ge=1, le=65535, description="Prefect process worker health port")
+    serving_api_port: int = Field(18000, ge=1, le=65535, description="serving API port")
+    prefect_scheduler: bool = Field(True, description="run Prefect's scheduler (off: scheduled runs never start)")
     kafka_heap: str = Field("768m", description="Kafka broker -Xmx")
     connect_heap: str = Field("1g", description="Kafka Connect worker -Xmx")
     ready_timeout_s: float = Field(120.0, gt=0, description="how long each component may take to get healthy")

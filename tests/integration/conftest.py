@@ -89,6 +89,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "LAKEHOUSE_CONNECT_HEARTBEAT_INTERVAL_MS": "1000",
         "LAKEHOUSE_MERGE_SPARK_MASTER": "local[2]",
         "LAKEHOUSE_MERGE_SHUFFLE_PARTITIONS": "2",
+        # Flow runs start only when a test starts them.
+        "LAKEHOUSE_STACK_PREFECT_SCHEDULER": "false",
     }
     try:
         with ephemeral_stack(root, handle.registry_path, fast,

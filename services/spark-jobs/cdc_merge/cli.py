@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "once":
             results = run_once(spark, settings, say, tables)
         elif args.mode == "catch-up":
-            results = run_until_caught_up(spark, settings, say)
+            results = run_until_caught_up(spark, settings, say, tables)
         else:
             results = []
             while not stop:

@@ -242,11 +242,12 @@ def run_once(spark: SparkSession, settings: Settings, say: Say,
         probe.close()
 
 
-def run_until_caught_up(spark: SparkSession, settings: Settings, say: Say) -> list[TableResult]:
+def run_until_caught_up(spark: SparkSession, settings: Settings, say: Say,
+                        tables: list[TableSpec] | None = None) -> list[TableResult]:
     """Batches until no table has anything new (a bounded `max_records_per_batch` may need several)."""
     everything: list[TableResult] = []
     while True:
-        results = run_once(spark, settings, say)
+        results = run_once(spark, settings, say, tables)
         everything += results
         if not results or all(r.lag == 0 for r in results):
             return everything

@@ -64,6 +64,14 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
         .config("spark.ui.enabled", "false")
         .config("spark.sql.ansi.enabled", "false")
     )
+    if merge.driver_host:
+        builder = builder.config("spark.driver.host", merge.driver_host).config("spark.driver.bindAddress", "0.0.0.0")
+    if merge.spark_master.startswith("k8s://"):
+        # Client mode from the driver pod (flows/kubernetes_jobs.py): executors are pods of the same image.
+        builder = (builder.config("spark.kubernetes.container.image", merge.kubernetes_image)
+                   .config("spark.kubernetes.namespace", merge.kubernetes_namespace)
+                   .config("spark.kubernetes.authenticate.driver.serviceAccountName", "spark")
+                   .config("spark.executor.instances", str(merge.executor_instances)))
     for key, value in catalog_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -13,7 +13,8 @@ from pathlib import Path
 from stackctl.layout import read_env_file
 
 BIN = Path(sys.executable).parent
-PORT_SETTINGS = ("POSTGRES", "KAFKA", "KAFKA_CONTROLLER", "CONNECT", "MINIO", "MINIO_CONSOLE")
+PORT_SETTINGS = ("POSTGRES", "KAFKA", "KAFKA_CONTROLLER", "CONNECT", "MINIO", "MINIO_CONSOLE", "PREFECT",
+                 "PREFECT_WORKER", "SERVING_API")
 
 
 def free_port() -> int:

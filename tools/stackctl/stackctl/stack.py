@@ -13,6 +13,7 @@ from pathlib import Path
 from lakehouse.settings import StackSettings, get_settings
 from lakehouse.versions import versions
 
+from stackctl.app_components import PlatformComponent, PrefectServer, PrefectWorker, ServingApi
 from stackctl.components import (
     COMPONENTS,
     REPO_ROOT,
@@ -69,7 +70,9 @@ class Stack:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.components: list[Component] = [cls(ctx) for cls in COMPONENTS]
+        # The data stack first, then what runs on it (the worker registers deployments last).
+        self.components: list[Component] = [
+            cls(ctx) for cls in (*COMPONENTS, PrefectServer, ServingApi, PrefectWorker)]
 
     def component(self, name: str) -> Component:
         for c in self.components:
@@ -93,6 +96,8 @@ class Stack:
             say(f"{component.name}: already running ({component.describe()})")
         else:
             self._check_ports(component)
+            if isinstance(component, PlatformComponent):
+                component.platform_env = stack_env_values(self)
             component.prepare()
             argv, env = component.command()
             # A process running as another user starts in / (it may not reach the checkout).
@@ -101,6 +106,8 @@ class Stack:
             say(f"{component.name}: started pid {pid}, waiting for health check (log: {log})")
             wait_until(component.ready, what=component.name, timeout_s=self.ctx.stack.ready_timeout_s,
                        log=log, pidfile=pidfile)
+        if isinstance(component, PlatformComponent):
+            component.platform_env = stack_env_values(self)
         component.after_ready()
         say(f"{component.name}: healthy ({component.describe()})")
 
@@ -193,6 +200,10 @@ def stack_env_values(stack: Stack) -> dict[str, str]:
         "LAKEHOUSE_SERVING_DATABASE": SERVING_DB, "LAKEHOUSE_SERVING_USER": "lakehouse",
         "LAKEHOUSE_SERVING_PASSWORD": sec["owner"], "LAKEHOUSE_SERVING_READER_USER": SERVING_READER,
         "LAKEHOUSE_SERVING_READER_PASSWORD": sec["serving_reader"],
+        "LAKEHOUSE_SERVING_API_HOST": s.host, "LAKEHOUSE_SERVING_API_PORT": str(s.serving_api_port),
+        # Prefect's client setting: `prefect` commands and flows talk to the local server.
+        "PREFECT_API_URL": f"http://{s.host}:{s.prefect_port}/api",
+        "SERVING_API_URL": f"http://{s.host}:{s.serving_api_port}",
     }
 
 

@@ -1,0 +1,95 @@
+"""Spark jobs as Kubernetes Jobs (LAKEHOUSE_FLOWS_JOB_RUNNER=kubernetes).
+
+The flow run creates a Job whose pod is the Spark driver (the Spark image running the same
+CLI as locally, e.g. `lakehouse-merge catch-up --output json`); with the cluster's
+LAKEHOUSE_MERGE_SPARK_MASTER (k8s://...) the driver starts executor pods itself. The pod
+takes its settings from the same ConfigMap and Secret as every platform pod, so nothing
+secret is copied into the Job object. A deleted driver pod is replaced by the Job
+controller (backoffLimit) and the merge resumes from its Iceberg checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from lakehouse.settings import Settings
+from prefect.logging import get_run_logger
+
+from flows.jobs import JobFailed
+
+# Names the manifests under k8s/ give these objects.
+SETTINGS_CONFIGMAP = "lakehouse-settings"
+SECRETS = "lakehouse-secrets"
+SERVICE_ACCOUNT = "spark"
+
+
+def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, Any]:
+    """The Job running `argv` in the Spark image (pure: unit-testable)."""
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "lakehouse",
+                                              "app.kubernetes.io/component": "spark-job"}},
+        "spec": {
+            "backoffLimit": 3, "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/part-of": "lakehouse",
+                                        "app.kubernetes.io/component": "spark-driver", "job-name": name}},
+                "spec": {
+                    "restartPolicy": "Never", "serviceAccountName": SERVICE_ACCOUNT,
+                    "securityContext": {"runAsNonRoot": True},
+                    "containers": [{
+                        "name": "driver", "image": settings.flows.spark_image, "args": argv,
+                        "envFrom": [{"configMapRef": {"name": SETTINGS_CONFIGMAP}}, {"secretRef": {"name": SECRETS}}],
+                        "env": [{"name": "LAKEHOUSE_MERGE_DRIVER_HOST",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                    }],
+                },
+            },
+        },
+    }
+
+
+async def _run(settings: Settings, argv: list[str], timeout_s: float) -> Any:
+    logger = get_run_logger()
+    if not settings.flows.spark_image:
+        raise JobFailed("LAKEHOUSE_FLOWS_SPARK_IMAGE is not set: the Spark image to run jobs in")
+    config.load_incluster_config()
+    ns = settings.flows.namespace
+    name = f"{argv[0].removeprefix('lakehouse-')}-{uuid.uuid4().hex[:8]}"
+    async with client.ApiClient() as api:
+        batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+        await batch.create_namespaced_job(ns, job_manifest(settings, argv, name))
+        logger.info("created Job %s/%s running %s", ns, name, " ".join(argv))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = await batch.read_namespaced_job_status(name, ns)
+            if job.status.succeeded:
+                break
+            if any(c.type == "Failed" and c.status == "True" for c in job.status.conditions or []):
+                raise JobFailed(f"Job {ns}/{name} failed: {await _logs(core, ns, name, tail=40)}")
+            if time.monotonic() > deadline:
+                raise JobFailed(f"Job {ns}/{name} did not finish in {timeout_s:.0f}s")
+            await asyncio.sleep(5)
+        lines = [ln for ln in (await _logs(core, ns, name)).splitlines() if ln.startswith(("[", "{"))]
+        if not lines:
+            raise JobFailed(f"Job {ns}/{name} printed no result")
+        return json.loads(lines[-1])
+
+
+async def _logs(core: client.CoreV1Api, ns: str, job: str, tail: int | None = None) -> str:
+    pods = await core.list_namespaced_pod(ns, label_selector=f"job-name={job}")
+    done = [p for p in pods.items if p.status.phase in ("Succeeded", "Failed")]
+    if not done:
+        return "(no finished pod)"
+    pod = max(done, key=lambda p: p.metadata.creation_timestamp)
+    return str(await core.read_namespaced_pod_log(pod.metadata.name, ns, container="driver", tail_lines=tail))
+
+
+def run_kubernetes_job(settings: Settings, argv: list[str], *, timeout_s: float) -> Any:
+    """Run `argv` as a Kubernetes Job in the Spark image and return its JSON output."""
+    return asyncio.run(_run(settings, argv, timeout_s))
