@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,24 +44,44 @@ def normalize(value: Any) -> Any:
     return value
 
 
+def read_source_rows(conn: psycopg.Connection[Any], spec: TableSpec) -> tuple[list[str], list[Row]]:
+    """The source table's column names and every row, normalised, read through `conn`.
+
+    Reads in whatever transaction `conn` is in (the quality checks pass their snapshot's).
+    """
+    cur = conn.execute(sql.SQL("SELECT * FROM {}.{}").format(
+        sql.Identifier(spec.source_schema), sql.Identifier(spec.source_table)))
+    names = [d.name for d in cur.description or []]
+    return names, [{n: normalize(v) for n, v in zip(names, rec, strict=True)} for rec in cur]
+
+
 def source_rows(conninfo: str, spec: TableSpec) -> dict[tuple[Any, ...], Row]:
     """Every row of the source table keyed by primary key, normalised."""
-    schema, table = spec.source.split(".")
     with psycopg.connect(conninfo) as conn:
-        cur = conn.execute(sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
-        names = [d.name for d in cur.description or []]
-        out = {}
-        for rec in cur:
-            row = {n: normalize(v) for n, v in zip(names, rec, strict=True)}
-            out[tuple(row[k] for k in spec.primary_key)] = row
-    return out
+        _, rows = read_source_rows(conn, spec)
+    return {tuple(row[k] for k in spec.primary_key): row for row in rows}
+
+
+def source_not_null_columns(conn: psycopg.Connection[Any], spec: TableSpec) -> list[str]:
+    """Columns declared NOT NULL in the source table's catalog (read through `conn`), in column order."""
+    cur = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s AND is_nullable = 'NO' ORDER BY ordinal_position",
+        (spec.source_schema, spec.source_table))
+    return [str(r[0]) for r in cur]
+
+
+def iter_lake_rows(table: Any, snapshot_id: int | None = None) -> Iterator[Row]:
+    """Every row of a pyiceberg table (at `snapshot_id`, default current), normalised, `_cdc_*` dropped."""
+    scan = table.scan(snapshot_id=snapshot_id) if snapshot_id is not None else table.scan()
+    for rec in scan.to_arrow().to_pylist():
+        yield {k: normalize(v) for k, v in rec.items() if not k.startswith("_cdc_")}
 
 
 def lake_rows(table: Any, spec: TableSpec) -> dict[tuple[Any, ...], Row]:
     """Every row of a pyiceberg table keyed by primary key, normalised, `_cdc_*` columns dropped."""
     out: dict[tuple[Any, ...], Row] = {}
-    for rec in table.scan().to_arrow().to_pylist():
-        row = {k: normalize(v) for k, v in rec.items() if not k.startswith("_cdc_")}
+    for row in iter_lake_rows(table):
         key = tuple(row[k] for k in spec.primary_key)
         if key in out:
             raise AssertionError(f"{spec.iceberg}: duplicate primary key {key}")
