@@ -33,7 +33,7 @@ lock: ## Recompile requirements.lock from requirements.in (needs uv)
 	uv pip compile requirements.in --python-version 3.11 --generate-hashes -o requirements.lock
 
 .PHONY: up
-up: setup ## Start the local stack (PostgreSQL, Kafka, Connect + Debezium, MinIO)
+up: setup ## Start the local stack (PostgreSQL, Kafka, Connect, MinIO, Prefect, serving API)
 	@$(PY) -m stackctl.cli up
 
 .PHONY: down
@@ -69,14 +69,24 @@ report: ## Show what arrived where: source rows, silver rows, bronze events, dea
 	$(with_stack) $(PY) -m stackctl.report
 
 .PHONY: demo
-demo: up ## Set up, start the stack, load demo data, merge, and report
+demo: up ## Set up, start the stack, load demo data, run the pipeline through Prefect, query the API
 	@$(MAKE) --no-print-directory connectors
 	@echo "==> Loading demo data (2000 operations)"
 	@$(MAKE) --no-print-directory load RATE=0 DURATION=0 OPS=2000
-	@echo "==> Waiting until Debezium has captured everything, then merging into Iceberg"
-	$(with_stack) $(VENV)/bin/lakehouse-connectors wait-captured
-	$(with_stack) $(VENV)/bin/lakehouse-merge catch-up
+	@echo "==> Running the pipeline (cdc-merge -> quality -> gold-and-serve) through Prefect"
+	$(with_stack) echo "    watch it in the Prefect UI: $${PREFECT_API_URL%/api}"
+	@$(MAKE) --no-print-directory pipeline
 	@$(MAKE) --no-print-directory report
+	@echo "==> The serving API answers from the published gold tables"
+	$(with_stack) $(PY) -m stackctl.api_tour
+
+.PHONY: pipeline
+pipeline: ## Run the pipeline deployment on the local Prefect worker and wait for it
+	$(with_stack) $(VENV)/bin/prefect deployment run pipeline/local --watch
+
+.PHONY: maintain
+maintain: ## Run the lake-maintenance deployment (compaction, snapshot expiry, orphan files)
+	$(with_stack) $(VENV)/bin/prefect deployment run lake-maintenance/local --watch
 
 .PHONY: test
 test: setup ## Unit and integration tests against a real local stack started by the tests
@@ -92,4 +102,4 @@ bench: setup ## Benchmark: raw Debezium->Kafka rate vs PostgreSQL->Iceberg rate,
 
 .PHONY: lint
 lint: setup ## ruff
-	$(VENV)/bin/ruff check lib tools services tests bench
+	$(VENV)/bin/ruff check lib tools services flows tests bench

@@ -50,6 +50,6 @@ def quality(tables: list[str] | None = None) -> dict[str, Any]:
         [{k: v for k, v in r.items() if k != "problems"} | {"problems": "; ".join(r["problems"])} for r in rows],
         key="quality-results", description=f"Silver vs PostgreSQL at the snapshot of {snap.taken_at.isoformat()}")
     raise_on_failure(results)
-    snapshots = {r["silver_table"]: r["snapshot_id"] for r in rows}
+    snapshots = {r["silver_table"]: r["iceberg_snapshot_id"] for r in rows if r["iceberg_snapshot_id"] is not None}
     logger.info("all %d table(s) passed; watermark %s", len(rows), snap.taken_at.isoformat())
     return {"watermark": snap.taken_at.isoformat(), "snapshots": snapshots}

@@ -145,7 +145,8 @@ class ServingSettings(BaseSettings):
     port: int = Field(5432, ge=1, le=65535, description="serving store PostgreSQL port")
     database: str = Field("lakehouse_serving", description="serving store database")
     user: str = Field("lakehouse", description="role that publishes gold tables (owns the serving schema)")
-    password: SecretStr = Field(description="password of `user`")
+    # Optional: the serving API only reads, so its pods never get the publisher's password.
+    password: SecretStr | None = Field(None, description="password of `user` (needed to publish only)")
     reader_user: str = Field("serving_reader", description="read-only role the serving API connects as")
     reader_password: SecretStr = Field(description="password of `reader_user`")
     api_host: str = Field("127.0.0.1", description="address the serving API binds")
@@ -155,6 +156,9 @@ class ServingSettings(BaseSettings):
     def conninfo(self, *, reader: bool = True) -> str:
         """libpq connection string: the read-only role by default, the publisher with reader=False."""
         user, pw = (self.reader_user, self.reader_password) if reader else (self.user, self.password)
+        if pw is None:
+            raise ConfigError([f"{PREFIX}SERVING_PASSWORD is not set (password of the publishing role "
+                               f"{self.user!r}); set it, or `source .local/stack.env` after `make up`"])
         return (f"host={self.host} port={self.port} dbname={self.database} user={user} "
                 f"password={pw.get_secret_value()} connect_timeout=5")
 
