@@ -22,9 +22,13 @@ def maintain(tables: list[str] | None) -> list[dict[str, Any]]:
 
 @flow(name="lake-maintenance", log_prints=True)
 def lake_maintenance(tables: list[str] | None = None) -> list[dict[str, Any]]:
-    """Maintain every lake table of the registry (or of `tables`); safe while merges run."""
+    """Maintain every lake table of the registry (or of `tables`); safe while merges run.
+
+    Only a run over all tables (no `tables`) maintains the shared dead-letter table.
+    """
     results = maintain(tables)
     if results:
-        create_table_artifact(results, key="lake-maintenance-results",
+        create_table_artifact([{k: v for k, v in r.items() if k != "phases"} for r in results],
+                              key="lake-maintenance-results",
                               description="Files, delete files and snapshots before/after, per table")
     return results

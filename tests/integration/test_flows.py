@@ -149,3 +149,13 @@ def test_failed_quality_blocks_publishing(stack: Any, spark: Any, backdated_orde
         spark.sql(f"UPDATE {silver} SET name = '{name}' WHERE id = {cid}")
     # Repaired: the next run passes and publishes again.
     assert run_deployment(stack, "quality/local", {"tables": SHOP}).returncode == 0
+
+
+def test_maintenance_flow_keeps_contents(stack: Any, backdated_orders: list[int], assert_equal: Any) -> None:
+    started = time.time()
+    proc = run_deployment(stack, "lake-maintenance/local", {"tables": SHOP})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = flow_runs(stack, "lake-maintenance", started)
+    assert runs and runs[0]["state_type"] == "COMPLETED"
+    assert "lake-maintenance-results" in {a["key"] for a in prefect_api(stack, "/artifacts/filter")}
+    assert_equal(*SHOP)

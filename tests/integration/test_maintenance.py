@@ -11,8 +11,8 @@ import boto3
 import psycopg
 import pytest
 from cdc_merge.checkpoint import committed_offsets, load_table
+from cdc_merge.conflicts import describe, is_conflict
 from cdc_merge.job import run_once
-from lake_maintenance.conflicts import describe, is_conflict
 from lake_maintenance.job import run
 from lakehouse.settings import Settings
 from loadgen.workload import Workload

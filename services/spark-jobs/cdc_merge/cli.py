@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    from cdc_merge.conflicts import is_conflict
     from cdc_merge.job import run_once, run_until_caught_up
     from cdc_merge.session import build_session
 
@@ -55,7 +56,14 @@ def main(argv: list[str] | None = None) -> int:
             results = []
             while not stop:
                 started = time.monotonic()
-                run_once(spark, settings, say, tables)
+                try:
+                    run_once(spark, settings, say, tables)
+                except Exception as exc:
+                    # Lost a commit race (e.g. with compaction): the batch committed nothing,
+                    # so the next one re-reads it from the checkpoint. Anything else is fatal.
+                    if not is_conflict(exc):
+                        raise
+                    log.warning("commit conflict, retrying the batch: %s", str(exc).splitlines()[0])
                 pause = settings.merge.trigger_interval_s - (time.monotonic() - started)
                 while pause > 0 and not stop:
                     time.sleep(min(pause, 0.5))

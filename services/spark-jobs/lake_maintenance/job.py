@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdc_merge.checkpoint import property_name
+from cdc_merge.conflicts import describe, is_conflict, with_retries
 from lakehouse.registry import Registry, TableSpec
 from lakehouse.settings import Settings
 from pyspark.sql import SparkSession
 
 from lake_maintenance import procedures, retention
-from lake_maintenance.conflicts import describe, is_conflict, with_retries
 from lake_maintenance.report import TableMaintenance
 
 Say = Callable[[str], None]

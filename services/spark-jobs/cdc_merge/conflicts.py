@@ -1,4 +1,4 @@
-"""Retrying a maintenance step that lost an optimistic-concurrency race with a merge commit.
+"""Iceberg commit conflicts: recognising them, and retrying a step that lost the race.
 
 Iceberg commits are compare-and-swap on the catalog row: a step that conflicts with a
 concurrent MERGE fails with CommitFailedException (the swap lost) or ValidationException
