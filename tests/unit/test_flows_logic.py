@@ -1,0 +1,45 @@
+"""Pure logic of the flows: result summaries and the Spark driver Job manifest."""
+
+import pytest
+
+from flows.cdc_merge_flow import summarize
+from flows.kubernetes_jobs import job_manifest
+from flows.limits import merge_limit_name
+
+pytestmark = pytest.mark.unit
+
+
+def _batch(table: str, start: int, end: int, changes: int, lag: int, dead: int = 0) -> dict:
+    return {"table": table, "start": {0: start}, "end": {0: end}, "records": end - start, "changes": changes,
+            "deletes": 1, "bronze_appended": changes, "dead_lettered": {"bad": dead} if dead else {},
+            "lag": lag, "schema_changes": [], "seconds": 1.5}
+
+
+def test_summary_adds_batches_per_table_and_keeps_the_last_offsets() -> None:
+    rows = summarize([_batch("shop.orders", 0, 10, 9, 5), _batch("shop.customers", 0, 3, 3, 0),
+                      _batch("shop.orders", 10, 15, 4, 0, dead=1)])
+    orders = next(r for r in rows if r["table"] == "shop.orders")
+    assert (orders["batches"], orders["records"], orders["changes_merged"], orders["dead_lettered"]) == (2, 15, 13, 1)
+    assert orders["start_offsets"] == {0: 0} and orders["end_offsets"] == {0: 15} and orders["lag"] == 0
+    assert orders["seconds"] == 3.0
+    assert [r["table"] for r in rows] == ["shop.orders", "shop.customers"]
+
+
+def test_each_table_has_its_own_limit() -> None:
+    assert merge_limit_name("shop.orders") != merge_limit_name("shop.order_items")
+
+
+def test_driver_job_takes_settings_from_the_shared_configmap_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakehouse.settings import Settings
+    monkeypatch.setenv("LAKEHOUSE_FLOWS_SPARK_IMAGE", "lakehouse/spark-jobs:0.1.0")
+    settings = Settings()
+    job = job_manifest(settings, ["lakehouse-merge", "catch-up", "--output", "json"], "merge-1")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "lakehouse/spark-jobs:0.1.0"
+    assert container["args"] == ["lakehouse-merge", "catch-up", "--output", "json"]
+    assert {"configMapRef": {"name": "lakehouse-settings"}} in container["envFrom"]
+    assert {"secretRef": {"name": "lakehouse-secrets"}} in container["envFrom"]
+    assert not any("PASSWORD" in e["name"] for e in container.get("env", []))
+    assert pod["serviceAccountName"] == "spark" and pod["restartPolicy"] == "Never"
+    assert job["spec"]["backoffLimit"] >= 1  # a deleted driver pod is replaced
