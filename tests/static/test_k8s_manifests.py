@@ -1,0 +1,328 @@
+"""The kustomize overlays render, validate against the Kubernetes 1.34 schemas, and agree
+with the settings module, the versions file and the table registry (docs/kubernetes.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from lakehouse.settings import env_var_names
+from lakehouse.versions import versions
+
+pytestmark = pytest.mark.static
+
+REPO = Path(__file__).resolve().parents[2]
+OVERLAYS = ("kind", "prod")
+K8S_VERSION = "1.34.0"
+V = versions()
+OUR_IMAGES = {"spark-jobs", "kafka-connect", "connector-config", "flows", "serving-api", "loadgen"}
+# What Terraform puts into Secret lakehouse-secrets (docs/kubernetes.md, "The secrets contract").
+SECRET_KEYS = {
+    "LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_SOURCE_CDC_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD",
+    "LAKEHOUSE_S3_ACCESS_KEY_ID", "LAKEHOUSE_S3_SECRET_ACCESS_KEY", "LAKEHOUSE_SERVING_PASSWORD",
+    "LAKEHOUSE_SERVING_READER_PASSWORD", "POSTGRES_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD",
+}
+KIND_MEMORY_BUDGET = 8 * 1024**3
+LAKEHOUSE_VAR = re.compile(r"\bLAKEHOUSE_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: `kubectl kustomize` is needed to render the overlays")
+    proc = subprocess.run(
+        [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(REPO / "k8s" / "overlays" / overlay)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, f"k8s/overlays/{overlay} does not render:\n{proc.stderr}"
+    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    return request.param, render(request.param)
+
+
+def name_of(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def pod_specs(objs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any], int]]:
+    """(workload, pod spec, replicas) of every object that runs pods."""
+    for obj in objs:
+        if obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
+            replicas = obj["spec"].get("replicas", 1) if obj["kind"] != "Job" else 1
+            yield obj, obj["spec"]["template"]["spec"], replicas
+
+
+def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def find(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def generated(objs: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """ConfigMaps of a configMapGenerator whose names carry the content hash after `prefix`-."""
+    return [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(prefix + "-")]
+
+
+def memory_bytes(quantity: str) -> int:
+    units = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]i?|k)?", str(quantity))
+    assert m, f"unparsable memory quantity {quantity!r}"
+    return int(float(m.group(1)) * units.get(m.group(2) or "", 1))
+
+
+def test_every_object_validates_against_the_kubernetes_schemas(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objs = overlay
+    errors = []
+    for obj in objs:
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{name_of(obj)}: {'.'.join(str(p) for p in exc.path)}: {exc.message}")
+    assert not errors, f"overlay {name}: objects invalid for Kubernetes {K8S_VERSION}:\n" + "\n".join(errors)
+
+
+def test_every_lakehouse_variable_is_a_setting(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objs = overlay
+    used: dict[str, str] = {}
+    for obj in objs:
+        if obj["kind"] == "ConfigMap":
+            for key, value in (obj.get("data") or {}).items():
+                if key.startswith("LAKEHOUSE_"):
+                    used.setdefault(key, name_of(obj))
+                for var in LAKEHOUSE_VAR.findall(value):  # e.g. the Prefect base job template
+                    used.setdefault(var, name_of(obj))
+    for workload, spec, _ in pod_specs(objs):
+        for c in containers(spec):
+            for env in c.get("env", []):
+                if env["name"].startswith("LAKEHOUSE_"):
+                    used.setdefault(env["name"], name_of(workload))
+                ref = env.get("valueFrom", {}).get("secretKeyRef") or env.get("valueFrom", {}).get("configMapKeyRef")
+                if ref and ref["key"].startswith("LAKEHOUSE_"):
+                    used.setdefault(ref["key"], name_of(workload))
+            for arg in [*c.get("command", []), *c.get("args", [])]:
+                for var in LAKEHOUSE_VAR.findall(arg):
+                    used.setdefault(var, name_of(workload))
+    unknown = {var: where for var, where in used.items() if var not in env_var_names()}
+    assert not unknown, f"overlay {name}: variables lib/lakehouse/settings.py does not read: {unknown}"
+
+
+def test_settings_configmap_holds_no_secret_and_names_the_registry_mount(
+        overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = overlay
+    data = find(objs, "ConfigMap", "lakehouse-settings")["data"]
+    assert not set(data) & SECRET_KEYS, "secrets belong in lakehouse-secrets, not in the settings ConfigMap"
+    assert data["LAKEHOUSE_REGISTRY_PATH"] == "/etc/lakehouse/registry/tables.yaml"
+    assert data["LAKEHOUSE_FLOWS_JOB_RUNNER"] == "kubernetes"
+    assert data["LAKEHOUSE_MERGE_SPARK_MASTER"] == "k8s://https://kubernetes.default.svc"
+    assert data["LAKEHOUSE_MERGE_SPARK_JARS_DIR"] == "/opt/lakehouse/jars"
+
+
+def image_refs(objs: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    """(where, image) for every container image and every value that names an image."""
+    for workload, spec, _ in pod_specs(objs):
+        for c in containers(spec):
+            yield f"{name_of(workload)} container {c['name']}", c["image"]
+            for env in c.get("env", []):
+                if env.get("value", "").startswith("lakehouse/"):
+                    yield f"{name_of(workload)} env {env['name']}", env["value"]
+    for obj in objs:
+        if obj["kind"] == "ConfigMap":
+            for key, value in (obj.get("data") or {}).items():
+                if value.startswith("lakehouse/"):
+                    yield f"{name_of(obj)} {key}", value
+
+
+def test_images_carry_the_pinned_versions(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objs = overlay
+    refs = list(image_refs(objs))
+    ours = {ref.split(":")[0].removeprefix("lakehouse/") for _, ref in refs if ref.startswith("lakehouse/")}
+    assert ours >= OUR_IMAGES - {"loadgen"}, f"overlay {name}: images never used: {OUR_IMAGES - ours}"
+    for where, ref in refs:
+        repo, _, tag = ref.rpartition(":")
+        if repo.startswith("lakehouse/"):
+            assert repo.removeprefix("lakehouse/") in OUR_IMAGES, f"{where}: unknown image {ref}"
+            assert tag == V["IMAGE_TAG"], f"{where}: {ref} is not tagged IMAGE_TAG={V['IMAGE_TAG']}"
+        elif repo == "apache/kafka":
+            assert tag == V["KAFKA_VERSION"], f"{where}: {ref} is not KAFKA_VERSION={V['KAFKA_VERSION']}"
+        elif repo == "postgres":
+            assert tag.startswith(f"{V['POSTGRES_MAJOR']}."), f"{where}: {ref} is not PostgreSQL {V['POSTGRES_MAJOR']}"
+        else:
+            assert repo, f"{where}: image {ref} has no tag"
+            assert tag not in {"", "latest"}, f"{where}: image {ref} is not pinned to a version"
+    for where, ref in refs:
+        if ref.startswith("prefecthq/prefect:"):
+            prefect_pin = re.search(r"^prefect==(\S+)", (REPO / "requirements.in").read_text(), re.M)
+            assert prefect_pin and ref.split(":")[1].startswith(prefect_pin.group(1) + "-"), \
+                f"{where}: {ref} differs from the prefect version of requirements.in"
+
+
+def test_no_secret_is_rendered(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objs = overlay
+    secrets = [name_of(o) for o in objs if o["kind"] == "Secret"]
+    assert not secrets, f"overlay {name} renders {secrets}: secrets are created by Terraform, manifests refer to them"
+
+
+def test_secret_references_follow_the_contract(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = overlay
+    for workload, spec, _ in pod_specs(objs):
+        for c in containers(spec):
+            for src in c.get("envFrom", []):
+                if "secretRef" in src:
+                    assert src["secretRef"]["name"] == "lakehouse-secrets", name_of(workload)
+            for env in c.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["name"] == "lakehouse-secrets", f"{name_of(workload)}: secret {ref['name']}"
+                    assert ref["key"] in SECRET_KEYS, f"{name_of(workload)}: key {ref['key']} is not in the contract"
+    api = find(objs, "Deployment", "serving-api")["spec"]["template"]["spec"]["containers"][0]
+    assert not any("secretRef" in src for src in api.get("envFrom", [])), "serving-api must not get every secret"
+    keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in api["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    assert keys == {"LAKEHOUSE_SERVING_READER_PASSWORD"}, f"serving-api gets secrets {keys}"
+
+
+def test_registry_configmaps_equal_the_one_registry(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = overlay
+    registry = (REPO / "config" / "tables.yaml").read_text()
+    stable = find(objs, "ConfigMap", "lakehouse-registry")
+    assert stable["data"] == {"tables.yaml": registry}
+    hashed = generated(objs, "connector-config-registry")
+    assert len(hashed) == 1 and hashed[0]["data"] == {"tables.yaml": registry}
+    job = find(objs, "Job", "connector-config")["spec"]["template"]["spec"]
+    assert {"name": "registry", "configMap": {"name": hashed[0]["metadata"]["name"]}} in job["volumes"], \
+        "the connector-config Job must mount the hash-named registry copy, so it re-runs when the registry changes"
+
+
+def test_postgres_init_applies_the_committed_sql(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = overlay
+    init = generated(objs, "postgres-init")
+    assert len(init) == 1
+    data = init[0]["data"]
+    sql = REPO / "config" / "sql"
+    assert data["10-shop-schema.sql"] == (sql / "10-shop-schema.sql").read_text()
+    assert data["20-cdc-grants.sql"] == (sql / "20-cdc-grants.sql").read_text()
+    assert data["serving-10-serving-store.sql"] == (sql / "serving" / "10-serving-store.sql").read_text()
+
+
+def test_pods_run_as_non_root(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objs = overlay
+    for workload, spec, _ in pod_specs(objs):
+        pod_sc = spec.get("securityContext", {})
+        for c in containers(spec):
+            sc = {**pod_sc, **c.get("securityContext", {})}
+            where = f"overlay {name}: {name_of(workload)} container {c['name']}"
+            assert sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0, f"{where} may run as root"
+            assert sc.get("allowPrivilegeEscalation") is False, f"{where} allows privilege escalation"
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{where} keeps capabilities"
+            if c["image"].startswith("lakehouse/"):
+                assert sc["runAsUser"] == 10001, f"{where}: our images run as uid 10001"
+
+
+def test_prod_containers_have_requests_and_limits() -> None:
+    for workload, spec, _ in pod_specs(render("prod")):
+        for c in containers(spec):
+            res = c.get("resources", {})
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(res.get(kind, {})), \
+                    f"prod: {name_of(workload)} container {c['name']} lacks {kind}"
+
+
+def test_kind_fits_in_8_gib() -> None:
+    total = 0
+    for workload, spec, replicas in pod_specs(render("kind")):
+        for c in containers(spec):
+            limit = c.get("resources", {}).get("limits", {}).get("memory")
+            assert limit, f"kind: {name_of(workload)} container {c['name']} has no memory limit"
+            total += replicas * memory_bytes(limit)
+    assert total <= KIND_MEMORY_BUDGET, f"kind: memory limits add up to {total / 1024**3:.2f} GiB (> 8 GiB)"
+
+
+def test_kind_runs_single_replicas_without_claims() -> None:
+    objs = render("kind")
+    assert all(replicas == 1 for _, _, replicas in pod_specs(objs))
+    assert not [name_of(o) for o in objs if o["kind"] == "PersistentVolumeClaim"]
+    assert not [name_of(o) for o in objs if o["kind"] == "StatefulSet" and o["spec"].get("volumeClaimTemplates")]
+
+
+def test_prod_has_budgets_autoscaling_and_spread() -> None:
+    objs = render("prod")
+    pdbs = {o["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for o in objs
+            if o["kind"] == "PodDisruptionBudget"}
+    replicated = {o["metadata"]["name"] for o in objs
+                  if o["kind"] in {"Deployment", "StatefulSet"} and o["spec"].get("replicas", 1) > 1}
+    assert replicated >= {"serving-api", "kafka-connect", "kafka", "prefect-worker"}
+    assert replicated <= pdbs, f"replicated workloads without a PodDisruptionBudget: {replicated - pdbs}"
+    for wl in replicated:
+        kind = "StatefulSet" if wl == "kafka" else "Deployment"
+        assert "podAntiAffinity" in find(objs, kind, wl)["spec"]["template"]["spec"].get("affinity", {}), wl
+    hpa = find(objs, "HorizontalPodAutoscaler", "serving-api")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "serving-api"
+    voters = {e["name"]: e["value"] for e in find(objs, "StatefulSet", "kafka")["spec"]["template"]["spec"]
+              ["containers"][0]["env"] if "value" in e}["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+    assert len(voters.split(",")) == 3
+
+
+def test_network_policies_deny_by_default(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objs = overlay
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    deny = [p for p in policies if p["spec"]["podSelector"] == {}
+            and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    assert deny, f"overlay {name}: no default-deny NetworkPolicy"
+    assert all(p["metadata"].get("namespace") == "lakehouse" for p in policies)
+    dns = [p for p in policies if p["spec"]["podSelector"] == {} and p["spec"].get("egress")]
+    assert any({"protocol": "UDP", "port": 53} in rule.get("ports", []) for p in dns for rule in p["spec"]["egress"])
+
+
+def test_everything_lives_in_namespace_lakehouse(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = overlay
+    stray = [name_of(o) for o in objs if o["kind"] != "Namespace" and o["metadata"].get("namespace") != "lakehouse"]
+    assert not stray
+
+
+def test_prefect_flow_runs_get_settings_secrets_and_registry(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = overlay
+    cm = generated(objs, "prefect-base-job-template")
+    assert len(cm) == 1
+    template = json.loads(cm[0]["data"]["base-job-template.json"])
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]
+    c = pod["spec"]["containers"][0]
+    assert {"configMapRef": {"name": "lakehouse-settings"}} in c["envFrom"]
+    assert {"secretRef": {"name": "lakehouse-secrets"}} in c["envFrom"]
+    assert {"name": "registry", "configMap": {"name": "lakehouse-registry"}} in pod["spec"]["volumes"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "prefect-flow-run"
+    variables = template["variables"]["properties"]
+    assert variables["namespace"]["default"] == "lakehouse"
+    assert variables["service_account_name"]["default"] == "prefect-flows"
+
+
+def test_skaffold_builds_our_images_and_deploys_the_overlays() -> None:
+    config = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    assert config["apiVersion"].startswith("skaffold/v4beta")
+    artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
+    assert set(artifacts) == {f"lakehouse/{name}" for name in OUR_IMAGES}
+    for image, artifact in artifacts.items():
+        assert artifact["docker"]["dockerfile"] == f"services/{image.removeprefix('lakehouse/')}/Dockerfile"
+    assert config["build"]["tagPolicy"] == {"envTemplate": {"template": "{{.IMAGE_TAG}}"}}
+    kustomize = config["manifests"]["kustomize"]
+    assert kustomize["paths"] == ["k8s/overlays/kind"]
+    assert kustomize["buildArgs"] == ["--load-restrictor", "LoadRestrictionsNone"]
+    profiles = {p["name"]: p for p in config["profiles"]}
+    assert set(profiles) == set(OVERLAYS)
+    assert {"op": "replace", "path": "/manifests/kustomize/paths/0", "value": "k8s/overlays/prod"} \
+        in profiles["prod"]["patches"]
+    assert "kubectl" in config["deploy"]
