@@ -31,7 +31,7 @@ SECRET_KEYS = {
     "LAKEHOUSE_SERVING_READER_PASSWORD", "POSTGRES_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD",
 }
 KIND_MEMORY_BUDGET = 8 * 1024**3
-LAKEHOUSE_VAR = re.compile(r"\bLAKEHOUSE_[A-Z0-9_]*[A-Z0-9]\b")
+SETTING_NAME = re.compile(r"\bLAKEHOUSE_[A-Z0-9_]*[A-Z0-9]\b")
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -104,7 +104,7 @@ def test_every_lakehouse_variable_is_a_setting(overlay: tuple[str, list[dict[str
             for key, value in (obj.get("data") or {}).items():
                 if key.startswith("LAKEHOUSE_"):
                     used.setdefault(key, name_of(obj))
-                for var in LAKEHOUSE_VAR.findall(value):  # e.g. the Prefect base job template
+                for var in SETTING_NAME.findall(value):  # e.g. the Prefect base job template
                     used.setdefault(var, name_of(obj))
     for workload, spec, _ in pod_specs(objs):
         for c in containers(spec):
@@ -115,7 +115,7 @@ def test_every_lakehouse_variable_is_a_setting(overlay: tuple[str, list[dict[str
                 if ref and ref["key"].startswith("LAKEHOUSE_"):
                     used.setdefault(ref["key"], name_of(workload))
             for arg in [*c.get("command", []), *c.get("args", [])]:
-                for var in LAKEHOUSE_VAR.findall(arg):
+                for var in SETTING_NAME.findall(arg):
                     used.setdefault(var, name_of(workload))
     unknown = {var: where for var, where in used.items() if var not in env_var_names()}
     assert not unknown, f"overlay {name}: variables lib/lakehouse/settings.py does not read: {unknown}"
