@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# `make setup-deploy`: the pinned Terraform binary and every pinned provider, offline.
+#
+# Terraform's registry is not reachable from this project's machines, so each provider
+# pinned in config/versions.env (TF_PROVIDER_<NAME>_VERSION / _MODULE) is built from its Go
+# module and installed into a filesystem mirror laid out as Terraform expects:
+#   $LAKEHOUSE_STACK_CACHE_DIR/terraform/providers/registry.terraform.io/hashicorp/<name>/<version>/linux_amd64/
+#     terraform-provider-<name>_v<version>
+# Then it writes the CLI configuration that points Terraform at that mirror only
+# ($LAKEHOUSE_STACK_CACHE_DIR/terraform/terraformrc; use it through TF_CLI_CONFIG_FILE).
+# The terraform binary itself is the one on PATH when it is the pinned version, otherwise it
+# is built from its Go module too. Everything is cached by version: a second run only checks.
+# Last it writes infra/terraform/.terraform.lock.hcl from the mirror (machine-local, gitignored).
+#
+# Usage: scripts/terraform/providers.sh            build what is missing, write the CLI config
+#        scripts/terraform/providers.sh --print-env print TERRAFORM=... and TF_CLI_CONFIG_FILE=...
+source "$(dirname "$0")/../setup/common.sh"
+
+tf_cache="$LAKEHOUSE_STACK_CACHE_DIR/terraform"
+mirror="$tf_cache/providers"
+cli_config="$tf_cache/terraformrc"
+tf_bin="$tf_cache/bin/$TERRAFORM_VERSION/terraform"
+platform="linux_amd64"
+
+if [ "${1:-}" = "--print-env" ]; then
+  printf 'TERRAFORM=%s\nTF_CLI_CONFIG_FILE=%s\n' "$tf_bin" "$cli_config"
+  exit 0
+fi
+
+[ "$(uname -s)/$(uname -m)" = "Linux/x86_64" ] \
+  || die "the provider mirror is built for $platform only, this is $(uname -s)/$(uname -m)" \
+         "add the platform to scripts/terraform/providers.sh (GOOS/GOARCH and the mirror path)"
+
+# Modules that old provider releases list in their module graph but the Go module proxy no
+# longer serves (the vanity host vbom.ml is gone). Only their go.mod is consulted to build
+# the graph, no package of them is compiled, so an empty local module stands in for each.
+UNSERVED_MODULES="vbom.ml/util"
+
+# build_module MODULE VERSION OUTPUT: build a Go module's main package at VERSION as the main
+# module (so its own replace directives and vendor/ apply, which `go install m@v` refuses).
+build_module() {
+  local module="$1" version="$2" out="$3" src work
+  need_cmd go "apt-get install -y golang-go, or install Go >= 1.24 from the Go project"
+  src="$(go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$src" ] && [ -d "$src" ] \
+    || die "could not download $module@$version from the Go module proxy" \
+           "check GOPROXY (go env GOPROXY) and that the proxy serves this version: go list -m -versions $module"
+  work="$(mktemp -d)"
+  # The module cache is read-only; build in a writable copy. Module zips carry no vendored
+  # packages (only vendor/modules.txt), so drop vendor/ and resolve through the proxy.
+  cp -r "$src/." "$work/" && chmod -R u+w "$work" && rm -rf "$work/vendor"
+  local stub
+  for stub in $UNSERVED_MODULES; do
+    if grep -q "$stub" "$work/go.sum" 2>/dev/null; then
+      mkdir -p "$work/.stubs/$stub" && printf 'module %s\n' "$stub" >"$work/.stubs/$stub/go.mod"
+      (cd "$work" && go mod edit -replace "$stub=./.stubs/$stub")
+    fi
+  done
+  mkdir -p "$(dirname "$out")"
+  if ! (cd "$work" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -mod=mod -trimpath \
+          -o "$out.tmp" .); then
+    rm -rf "$work" "$out.tmp"
+    die "building $module@$version failed" "see the compiler output above; go version: $(go version)"
+  fi
+  rm -rf "$work"
+  mv "$out.tmp" "$out"
+}
+
+step "Terraform $TERRAFORM_VERSION and providers for offline use (cache: $tf_cache)"
+
+# 1. The terraform binary, pinned.
+if [ -x "$tf_bin" ] && "$tf_bin" version 2>/dev/null | grep -qx "Terraform v$TERRAFORM_VERSION"; then
+  info "terraform: cached at $tf_bin"
+else
+  found="$(command -v terraform || true)"
+  if [ -n "$found" ] && TF_CLI_CONFIG_FILE=/dev/null "$found" version 2>/dev/null | grep -qx "Terraform v$TERRAFORM_VERSION"; then
+    mkdir -p "$(dirname "$tf_bin")" && ln -sfn "$found" "$tf_bin"
+    info "terraform: using $found (v$TERRAFORM_VERSION)"
+  else
+    info "terraform: ${found:-none} on PATH is not v$TERRAFORM_VERSION; building it from $TERRAFORM_MODULE (once, several minutes)"
+    start=$SECONDS
+    build_module "$TERRAFORM_MODULE" "v$TERRAFORM_VERSION" "$tf_bin"
+    info "terraform: built $tf_bin in $((SECONDS - start)) s"
+  fi
+fi
+
+# 2. Each pinned provider: TF_PROVIDER_<NAME>_VERSION and TF_PROVIDER_<NAME>_MODULE.
+providers=()
+for var in $(compgen -v TF_PROVIDER_ | grep '_VERSION$' | sort); do
+  name="${var#TF_PROVIDER_}"; name="${name%_VERSION}"
+  providers+=("$name")
+done
+[ ${#providers[@]} -gt 0 ] || die "no TF_PROVIDER_<NAME>_VERSION in config/versions.env" "add the pinned providers there"
+
+for upper in "${providers[@]}"; do
+  name="$(tr '[:upper:]' '[:lower:]' <<<"$upper")"
+  version_var="TF_PROVIDER_${upper}_VERSION"; module_var="TF_PROVIDER_${upper}_MODULE"
+  version="${!version_var}"; module="${!module_var:-}"
+  [ -n "$module" ] || die "$module_var is not set" "add $module_var=<Go module path> to config/versions.env"
+  dest="$mirror/registry.terraform.io/hashicorp/$name/$version/$platform/terraform-provider-${name}_v$version"
+  if [ -x "$dest" ]; then
+    info "hashicorp/$name $version: cached"
+    continue
+  fi
+  info "hashicorp/$name $version: building $module@v$version (once per machine)"
+  start=$SECONDS
+  build_module "$module" "v$version" "$dest"
+  info "hashicorp/$name $version: built in $((SECONDS - start)) s -> $dest"
+done
+
+# 3. The CLI configuration: the mirror and nothing else (no registry, no direct downloads).
+tmp_config="$(mktemp)"
+cat >"$tmp_config" <<HCL
+# Written by scripts/terraform/providers.sh: providers come only from the local
+# filesystem mirror built from their Go modules; nothing is downloaded.
+provider_installation {
+  filesystem_mirror {
+    path    = "$mirror"
+    include = ["registry.terraform.io/hashicorp/*"]
+  }
+  direct {
+    exclude = ["*/*/*"]
+  }
+}
+disable_checkpoint = true
+HCL
+mkdir -p "$tf_cache"
+if cmp -s "$tmp_config" "$cli_config"; then rm -f "$tmp_config"; else mv "$tmp_config" "$cli_config"; fi
+info "CLI config: $cli_config (export TF_CLI_CONFIG_FILE=$cli_config)"
+
+# 4. The dependency lock file of infra/terraform, from this mirror. Locally built binaries
+# hash differently from the registry's (and from another machine's Go toolchain), so the
+# lock is machine-local (gitignored) and rewritten from the mirror on every run; a stale
+# lock after a rebuild would otherwise make `terraform init` refuse the mirror.
+lock="$REPO_ROOT/infra/terraform/.terraform.lock.hcl"
+rm -f "$lock"
+TF_CLI_CONFIG_FILE="$cli_config" "$tf_bin" -chdir="$REPO_ROOT/infra/terraform" providers lock \
+    -fs-mirror="$mirror" -platform="$platform" -no-color >/dev/null \
+  || die "terraform providers lock from the mirror failed" "delete $mirror and re-run make setup-deploy"
+info "lock file: $lock (from the mirror, linux_amd64)"
+step "Terraform ready: $tf_bin"
