@@ -26,6 +26,8 @@ from flows.jobs import JobFailed
 SETTINGS_CONFIGMAP = "lakehouse-settings"
 SECRETS = "lakehouse-secrets"
 SERVICE_ACCOUNT = "spark"
+REGISTRY_CONFIGMAP = "lakehouse-registry"
+REGISTRY_DIR = "/etc/lakehouse/registry"
 
 
 def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, Any]:
@@ -40,14 +42,20 @@ def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, An
                 "metadata": {"labels": {"app.kubernetes.io/part-of": "lakehouse",
                                         "app.kubernetes.io/component": "spark-driver", "job-name": name}},
                 "spec": {
-                    "restartPolicy": "Never", "serviceAccountName": SERVICE_ACCOUNT,
-                    "securityContext": {"runAsNonRoot": True},
+                    "restartPolicy": "Never", "serviceAccountName": SERVICE_ACCOUNT, "enableServiceLinks": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                                        "fsGroup": 10001},
                     "containers": [{
                         "name": "driver", "image": settings.flows.spark_image, "args": argv,
                         "envFrom": [{"configMapRef": {"name": SETTINGS_CONFIGMAP}}, {"secretRef": {"name": SECRETS}}],
                         "env": [{"name": "LAKEHOUSE_MERGE_DRIVER_HOST",
                                  "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+                        # The one table registry, from the same ConfigMap every pod mounts.
+                        "volumeMounts": [{"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True}],
                     }],
+                    "volumes": [{"name": "registry", "configMap": {"name": REGISTRY_CONFIGMAP}}],
                 },
             },
         },
