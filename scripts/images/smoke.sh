@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Smoke-run images built by build.sh, as their non-root user: each must answer its CLI and
+# must not run as root. Usage: smoke.sh [name...] (default: every image).
+source "$(dirname "$0")/common.sh"
+require_docker
+
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=("${IMAGES[@]}")
+
+# run NAME EXPECT ARGS...: docker run --rm with ARGS; output must match the regex EXPECT.
+run() {
+  local name=$1 expect=$2 ref out what
+  shift 2
+  ref=$(image_ref "$name")
+  what=$(printf '%s ' "$@" | tr '\n' ' ' | cut -c1-100)
+  # No network; the hostname resolves (Spark's driver looks itself up).
+  if ! out=$("$DOCKER_BIN" run --rm --network none --hostname smoke --add-host smoke:127.0.0.1 "$@" 2>&1); then
+    printf '%s\n' "$out" | tail -20 >&2
+    die "smoke test of $ref failed: docker run $what... exited non-zero" "see the output above; fix services/$name/Dockerfile"
+  fi
+  grep -qE -- "$expect" <<<"$out" || {
+    printf '%s\n' "$out" | tail -20 >&2
+    die "smoke test of $ref failed: docker run $what... did not print /$expect/" "see the output above"
+  }
+}
+
+for n in "${names[@]}"; do
+  ref=$(image_ref "$n")
+  "$DOCKER_BIN" image inspect "$ref" >/dev/null 2>&1 || die "image $ref does not exist" "run: make images"
+  uid=$("$DOCKER_BIN" run --rm --network none --entrypoint id "$ref" -u 2>&1) \
+    || die "smoke test of $ref failed: cannot run 'id -u' in it: $uid"
+  [ "$uid" != 0 ] || die "image $ref runs as root (id -u = 0)" "end services/$n/Dockerfile with USER 10001:10001"
+  case "$n" in
+    spark-jobs)
+      run "$n" "Usage: lakehouse-merge|usage: lakehouse-merge" "$ref" lakehouse-merge --help
+      run "$n" "[Uu]sage" "$ref" lakehouse-maintain --help
+      run "$n" "[Uu]sage" "$ref" lakehouse-gold --help
+      run "$n" "openjdk version \"$JAVA_MAJOR" "$ref" java -version
+      # A local Spark session with the image's jars: the driver and executor classpath works.
+      run "$n" "spark-ok $SPARK_VERSION iceberg-ok 3" "$ref" python -c '
+import os
+from pathlib import Path
+from pyspark.sql import SparkSession
+jars = sorted(str(p) for p in Path(os.environ["LAKEHOUSE_MERGE_SPARK_JARS_DIR"]).glob("*.jar"))
+s = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+     .config("spark.ui.showConsoleProgress", "false")
+     .config("spark.driver.extraClassPath", ":".join(jars)).getOrCreate())
+s.sparkContext.setLogLevel("ERROR")
+s._jvm.java.lang.Class.forName("org.apache.iceberg.spark.SparkCatalog")
+s._jvm.java.lang.Class.forName("org.apache.spark.sql.kafka010.KafkaSourceProvider")
+s._jvm.java.lang.Class.forName("org.postgresql.Driver")
+print("spark-ok", s.version, "iceberg-ok", s.range(3).count())
+s.stop()'
+      ;;
+    kafka-connect)
+      run "$n" "openjdk version \"$JAVA_MAJOR" "$ref" check
+      run "$n" "debezium-connector-postgres-$DEBEZIUM_VERSION\\.jar" "$ref" check
+      run "$n" "ConnectDistributed loads" "$ref" check
+      run "$n" "^bootstrap.servers=kafka:9092" -e CONNECT_BOOTSTRAP_SERVERS=kafka:9092 "$ref" print-config
+      ;;
+    connector-config) run "$n" "Usage: lakehouse-connectors" "$ref" --help ;;
+    flows)
+      run "$n" "^3\\." "$ref" --version
+      run "$n" "worker" "$ref" worker --help
+      run "$n" "flows-ok" "$ref" python -c '
+import pathlib, yaml
+assert pathlib.Path("prefect.yaml").is_file() and pathlib.Path("config/tables.yaml").is_file()
+import flows.pipeline_flow, flows.maintenance_flow
+print("flows-ok", sorted(d["entrypoint"] for d in yaml.safe_load(open("prefect.yaml"))["deployments"])[0])'
+      ;;
+    serving-api) run "$n" "--port" "$ref" --help ;;
+    loadgen) run "$n" "Usage: lakehouse-load" "$ref" --help ;;
+    *) run "$n" "[Uu]sage" "$ref" --help ;;
+  esac
+  info "smoke: $ref ok (uid $uid)"
+done
