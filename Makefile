@@ -103,3 +103,20 @@ bench: setup ## Benchmark: raw Debezium->Kafka rate vs PostgreSQL->Iceberg rate,
 .PHONY: lint
 lint: setup ## ruff
 	$(VENV)/bin/ruff check lib tools services flows tests bench
+
+# ---- Container images (scripts/images/, docs/images.md) -------------------------------------
+# `make images ONLY="flows serving-api"` builds some; BASE_IMAGE=debian:$(DEBIAN_RELEASE)-slim
+# where a registry is reachable.
+ONLY ?=
+
+.PHONY: docker-up
+docker-up: ## Install Debian's docker.io if missing and start dockerd (idempotent)
+	@scripts/images/docker-up.sh
+
+.PHONY: images-base
+images-base: docker-up ## Build the local Debian base image (debootstrap + docker import; cached)
+	@scripts/images/base.sh
+
+.PHONY: images
+images: docker-up images-base ## Build and smoke-run every image lakehouse/<name>:IMAGE_TAG (ONLY="a b": some)
+	@scripts/images/build.sh $(ONLY)
