@@ -25,7 +25,7 @@ output "secret_name" {
 
 output "secret_keys" {
   description = "Keys of the Secret lakehouse-secrets; read one with: kubectl get secret lakehouse-secrets -o jsonpath='{.data.KEY}' | base64 -d."
-  value       = sort(keys(kubernetes_secret.lakehouse.data))
+  value       = sort(concat(keys(local.generated_secrets), keys(local.fixed_secrets), keys(local.secret_aliases)))
 }
 
 output "endpoints" {

@@ -58,7 +58,7 @@ variable "image_tag" {
   default     = null
 
   validation {
-    condition     = var.image_tag == null || can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
+    condition     = var.image_tag == null ? true : can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
     error_message = "image_tag must be a Docker tag: letters, digits, '_', '.', '-', at most 128 characters, not starting with '.' or '-'."
   }
 }
@@ -74,7 +74,8 @@ variable "sizes" {
 
   validation {
     condition = alltrue([
-      for size in values(var.sizes) : size == null || (size >= 1 && size <= 16384 && floor(coalesce(size, 1)) == size)
+      # HCL evaluates both sides of ||: guard null with a conditional.
+      for size in values(var.sizes) : size == null ? true : (size >= 1 && size <= 16384 && floor(size) == size)
     ])
     error_message = "every size must be a whole number of GiB between 1 and 16384 (or unset to keep the overlay's)."
   }
@@ -86,7 +87,7 @@ variable "serving_api_replicas" {
   default     = null
 
   validation {
-    condition     = var.serving_api_replicas == null || (coalesce(var.serving_api_replicas, 1) >= 1 && coalesce(var.serving_api_replicas, 1) <= 20 && floor(coalesce(var.serving_api_replicas, 1)) == var.serving_api_replicas)
+    condition     = var.serving_api_replicas == null ? true : (var.serving_api_replicas >= 1 && var.serving_api_replicas <= 20 && floor(var.serving_api_replicas) == var.serving_api_replicas)
     error_message = "serving_api_replicas must be a whole number from 1 to 20 (or null to keep the overlay's)."
   }
 }

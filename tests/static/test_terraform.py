@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -319,3 +320,67 @@ def test_terraform_init_and_validate_offline(terraform: tuple[str, dict[str, str
 def test_terraform_is_formatted(terraform: tuple[str, dict[str, str]]) -> None:
     fmt = _tf(terraform, "fmt", "-check", "-recursive", "-diff", "-no-color")
     assert fmt.returncode == 0, f"run: terraform fmt -recursive infra/terraform\n{fmt.stdout}{fmt.stderr}"
+
+
+# ---- terraform plan: evaluates every expression and validation, without a cluster ----
+# The provider is pointed at a kubeconfig whose server is a closed loopback port: planning
+# resources that do not exist yet (no refresh) never contacts it.
+
+FAKE_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: kind-lakehouse, context: {cluster: none, user: none}}]
+current-context: kind-lakehouse
+"""
+
+
+Planner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def planner(terraform: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Planner:
+    binary, env = terraform
+    tmp = tmp_path_factory.mktemp("tf-plan")
+    (tmp / "kubeconfig").write_text(FAKE_KUBECONFIG)
+    plan_env = {**env, "TF_DATA_DIR": str(tmp / "data")}
+    init = subprocess.run(
+        [binary, f"-chdir={TF_ROOT}", "init", "-input=false", "-no-color", "-lockfile=readonly",
+         f"-backend-config=path={tmp / 'state.tfstate'}"],
+        env=plan_env, capture_output=True, text=True, timeout=600)
+    assert init.returncode == 0, init.stdout + init.stderr
+
+    def plan(*var_args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, f"-chdir={TF_ROOT}", "plan", "-refresh=false", "-lock=false", "-input=false", "-no-color",
+             "-var", "kube_context=kind-lakehouse", "-var", f"kubeconfig_path={tmp / 'kubeconfig'}", *var_args],
+            env=plan_env, capture_output=True, text=True, timeout=600)
+    return plan
+
+
+@pytest.mark.parametrize("var_args", [
+    (),
+    ("-var", "overlay=prod", "-var", "namespace=lh-prod", "-var", "image_registry=registry.example.com:5000/data",
+     "-var", "image_tag=1.2.3", "-var", "sizes={postgres_storage_gi=50, kafka_storage_gi=20}",
+     "-var", "serving_api_replicas=3", "-var", "rollout_timeout=15m"),
+], ids=["defaults", "prod-settings"])
+def test_terraform_plans_without_a_cluster(planner: Planner, var_args: tuple[str, ...]) -> None:
+    done = planner(*var_args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^Plan: \d+ to add, 0 to change, 0 to destroy\.", done.stdout, re.M), done.stdout
+    assert "lakehouse-secrets" in done.stdout
+
+
+@pytest.mark.parametrize("var_args", [
+    ("-var", "overlay=dev"),
+    ("-var", "namespace=Not_A_Label"),
+    ("-var", "image_registry=registry.example.com/"),
+    ("-var", "image_tag=-bad"),
+    ("-var", "sizes={kafka_storage_gi=0.5}"),
+    ("-var", "serving_api_replicas=0"),
+    ("-var", "rollout_timeout=10"),
+], ids=lambda a: a[1].split("=")[0])
+def test_terraform_rejects_bad_values(planner: Planner, var_args: tuple[str, ...]) -> None:
+    done = planner(*var_args)
+    assert done.returncode != 0 and "Invalid value for variable" in done.stderr, done.stdout + done.stderr
