@@ -58,11 +58,13 @@ for n in "${names[@]}"; do
   took[$n]=$((SECONDS - start))
 done
 
+build_s=$((SECONDS - total_start))
+smoke_start=$SECONDS
 if [ "${NO_SMOKE:-0}" != 1 ]; then
   "$(dirname "$0")/smoke.sh" "${names[@]}"
 fi
 
-step "Images (built in $((SECONDS - total_start)) s)"
+step "Images: built in $build_s s, smoke-tested in $((SECONDS - smoke_start)) s"
 for n in "${names[@]}"; do
   ref=$(image_ref "$n")
   printf '    %-34s %6s MB  build %4s s\n' "$ref" \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke-run images built by build.sh, as their non-root user: each must answer its CLI and
 # must not run as root. Usage: smoke.sh [name...] (default: every image).
+# SMOKE_CONNECT_RUN=1 also runs the Connect worker against a broker (about a minute more).
 source "$(dirname "$0")/common.sh"
 require_docker
 
@@ -22,6 +23,34 @@ run() {
     printf '%s\n' "$out" | tail -20 >&2
     die "smoke test of $ref failed: docker run $what... did not print /$expect/" "see the output above"
   }
+}
+
+# connect_run: a KRaft broker (from the same image's kafka jars) and the worker on a private
+# network; the worker's REST API must list the Debezium PostgresConnector. ~1 min; opt-in.
+connect_run() {
+  local ref=$1 net=lakehouse-smoke-$$ ok=false
+  cleanup_connect() {
+    "$DOCKER_BIN" rm -f "$net-kafka" "$net-connect" >/dev/null 2>&1 || true
+    "$DOCKER_BIN" network rm "$net" >/dev/null 2>&1 || true
+  }
+  trap cleanup_connect RETURN
+  "$DOCKER_BIN" network create "$net" >/dev/null
+  "$DOCKER_BIN" run -d --name "$net-kafka" --network "$net" --network-alias kafka --entrypoint bash "$ref" -c '
+    printf "%s\n" process.roles=broker,controller node.id=1 controller.quorum.bootstrap.servers=kafka:9093 \
+      listeners=PLAINTEXT://:9092,CONTROLLER://:9093 advertised.listeners=PLAINTEXT://kafka:9092 \
+      controller.listener.names=CONTROLLER listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT \
+      log.dirs=/tmp/kafka offsets.topic.replication.factor=1 transaction.state.log.replication.factor=1 \
+      transaction.state.log.min.isr=1 group.initial.rebalance.delay.ms=0 >/tmp/server.properties
+    java -cp "/opt/kafka/libs/*" kafka.tools.StorageTool format --standalone -t smoke0000000000000000A -c /tmp/server.properties >/dev/null
+    exec java -Xmx256m -cp "/opt/kafka/libs/*" kafka.Kafka /tmp/server.properties' >/dev/null
+  "$DOCKER_BIN" run -d --name "$net-connect" --network "$net" -e CONNECT_BOOTSTRAP_SERVERS=kafka:9092 "$ref" >/dev/null
+  for _ in $(seq 1 90); do
+    if "$DOCKER_BIN" exec "$net-connect" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8083 && printf "GET /connector-plugins HTTP/1.0\r\n\r\n" >&3 && cat <&3' 2>/dev/null \
+        | grep -q 'io.debezium.connector.postgresql.PostgresConnector'; then ok=true; break; fi
+    sleep 2
+  done
+  $ok || { "$DOCKER_BIN" logs --tail 30 "$net-connect" >&2; die "smoke test of $ref failed: the worker's REST API did not list the Debezium PostgresConnector within 180 s" "see the worker log above"; }
+  info "smoke: $ref ran a Connect worker against a KRaft broker; /connector-plugins lists PostgresConnector"
 }
 
 for n in "${names[@]}"; do
@@ -57,6 +86,7 @@ s.stop()'
       run "$n" "debezium-connector-postgres-$DEBEZIUM_VERSION\\.jar" "$ref" check
       run "$n" "ConnectDistributed loads" "$ref" check
       run "$n" "^bootstrap.servers=kafka:9092" -e CONNECT_BOOTSTRAP_SERVERS=kafka:9092 "$ref" print-config
+      if [ "${SMOKE_CONNECT_RUN:-0}" = 1 ]; then connect_run "$ref"; fi
       ;;
     connector-config) run "$n" "Usage: lakehouse-connectors" "$ref" --help ;;
     flows)

@@ -147,6 +147,13 @@ def test_python_images_share_identical_stages() -> None:
     assert not drifted, f"the shared Python stages of {drifted} differ from services/connector-config/Dockerfile"
     assert "--require-hashes" in (IMAGES_DIR / "python-venv.sh").read_text()
     assert "requirements.lock" in reference and "type=secret,id=pip-ca" in reference
+    assert "python-venv.sh spark-wheels" in blocks_after(REPO / "services" / "spark-jobs" / "Dockerfile"), \
+        "spark-jobs must add pyspark (left out of the shared venv) from requirements.lock"
+
+
+def blocks_after(dockerfile: Path) -> str:
+    text = dockerfile.read_text()
+    return text[text.index(SHARED_END):]
 
 
 def test_build_script_passes_every_version_as_build_arg() -> None:
