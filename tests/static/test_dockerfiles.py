@@ -183,3 +183,18 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
             source = args.split()[0]
             assert any(source == inc or source.startswith(inc + "/") for inc in included), \
                 f"{dockerfile}: COPY {source} is excluded by .dockerignore"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ([], "prefect --help"),                                         # the image's CMD
+    (["worker", "start", "--pool", "kubernetes"], "prefect worker start --pool kubernetes"),
+    (["--version"], "prefect --version"),
+    (["sh", "-c", "echo as-given"], "as-given"),                    # a program on PATH runs as given
+    (["/bin/echo", "abs"], "abs"),
+])
+def test_python_entrypoint_runs_commands_as_given_else_the_default(args: list[str], expected: str) -> None:
+    """What Prefect's flow-run pods (`args: [prefect, flow-run, execute]`) and users rely on."""
+    default = ["echo", "prefect"]
+    argv = ["sh", str(IMAGES_DIR / "python-entrypoint.sh"), *default, "--", *(args or ["--help"])]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == expected
