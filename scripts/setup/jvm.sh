@@ -18,10 +18,11 @@ mvn_props=(
   "-Dspark.commons.pool2.version=$SPARK_COMMONS_POOL2_VERSION"
 )
 
-# The directory a bundle resolves into; the name changes whenever its pom or a version does.
+# The directory a bundle resolves into; the name changes whenever its pom or a JVM version
+# does (only the versions Maven receives: an image tag or a Terraform pin must not re-download).
 bundle_dir() {
   local key
-  key=$(cat "$REPO_ROOT/config/jvm/$1/pom.xml" "$REPO_ROOT/config/versions.env" | sha256sum | cut -c1-12)
+  key=$({ cat "$REPO_ROOT/config/jvm/$1/pom.xml"; printf '%s\n' "${mvn_props[@]}"; } | sha256sum | cut -c1-12)
   echo "$LAKEHOUSE_STACK_CACHE_DIR/jvm/$1-$key"
 }
 
