@@ -49,7 +49,7 @@ mkdir -p "$work/wrap"
 
 kustomize() { kubectl kustomize --load-restrictor LoadRestrictionsNone "$1"; }
 
-# kinds_named KIND FILE: metadata.name of every document of that kind (top-level kind:,
+# names_of_kind KIND FILE: metadata.name of every document of that kind (top-level kind:,
 # first name: under the top-level metadata:), one a line.
 names_of_kind() {
   awk -v kind="$1" '

@@ -36,10 +36,37 @@ fi
 # the graph, no package of them is compiled, so an empty local module stands in for each.
 UNSERVED_MODULES="vbom.ml/util"
 
-# build_module MODULE VERSION OUTPUT: build a Go module's main package at VERSION as the main
-# module (so its own replace directives and vendor/ apply, which `go install m@v` refuses).
+# drop_missing_nested_modules DIR: a module zip leaves out nested modules (directories with
+# their own go.mod), so a `replace M => ./dir` of the main module points nowhere. Terraform's
+# own go.mod does this for its state backends azurerm, consul, cos, gcs, kubernetes, oss, pg
+# and s3 (and internal/legacy, used by those only), which the proxy does not serve on their
+# own. Drop them: the binary keeps the local, remote, cloud, http and inmem backends, which
+# is what `make deploy` uses (local). The kubernetes provider's replaces into its own
+# vendor/ (kustomize transformers it does not compile) go the same way.
+drop_missing_nested_modules() {
+  local dir="$1" mod path init="$1/internal/backend/init/init.go"
+  while read -r mod path; do
+    [ -d "$dir/$path" ] && continue
+    info "leaving out $mod (its replacement $path is not in the module zip)"
+    (cd "$dir" && go mod edit -dropreplace="$mod" -droprequire="$mod")
+    if [ -f "$init" ] && grep -q "\"$mod\"" "$init"; then
+      local alias
+      alias="$(sed -n "s|^[[:space:]]*\([A-Za-z0-9_]*\) \"$mod\"\$|\1|p" "$init")"
+      sed -i "\|\"$mod\"\$|d" "$init"
+      [ -n "$alias" ] && sed -i "/return $alias\.New(/d" "$init"
+    fi
+  done < <(cd "$dir" && go mod edit -json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin).get("Replace") or []:
+    new = r["New"]["Path"]
+    if new.startswith("./") or new.startswith("../"):
+        print(r["Old"]["Path"], new)')
+}
+
+# build_module MODULE VERSION OUTPUT [LDFLAGS]: build a Go module's main package at VERSION
+# as the main module (so its own replace directives apply, which `go install m@v` refuses).
 build_module() {
-  local module="$1" version="$2" out="$3" src work
+  local module="$1" version="$2" out="$3" ldflags="${4:-}" src work
   need_cmd go "apt-get install -y golang-go, or install Go >= 1.24 from the Go project"
   src="$(go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
   [ -n "$src" ] && [ -d "$src" ] \
@@ -56,9 +83,18 @@ build_module() {
       (cd "$work" && go mod edit -replace "$stub=./.stubs/$stub")
     fi
   done
+  # A godebug setting that this Go toolchain has retired (Terraform 1.11 sets tlskyber=0,
+  # which Go 1.26 no longer knows) stops go.mod from loading: drop such settings.
+  local unknown tries=0
+  while unknown="$(cd "$work" && { go list -m 2>&1 >/dev/null || true; } | sed -n 's/.*unknown godebug "\([^"]*\)".*/\1/p' | head -n1 || true)" \
+        && [ -n "$unknown" ] && [ $((tries += 1)) -le 10 ]; do
+    info "dropping godebug $unknown from $module's go.mod (unknown to $(go env GOVERSION))"
+    (cd "$work" && go mod edit -dropgodebug="$unknown")
+  done
+  drop_missing_nested_modules "$work"
   mkdir -p "$(dirname "$out")"
   if ! (cd "$work" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -mod=mod -trimpath \
-          -o "$out.tmp" .); then
+          -ldflags="$ldflags" -o "$out.tmp" .); then
     rm -rf "$work" "$out.tmp"
     die "building $module@$version failed" "see the compiler output above; go version: $(go version)"
   fi
@@ -69,17 +105,25 @@ build_module() {
 step "Terraform $TERRAFORM_VERSION and providers for offline use (cache: $tf_cache)"
 
 # 1. The terraform binary, pinned.
-if [ -x "$tf_bin" ] && "$tf_bin" version 2>/dev/null | grep -qx "Terraform v$TERRAFORM_VERSION"; then
+# tf_version BINARY: "Terraform vX.Y.Z", the first line of its version output (no network).
+tf_version() {
+  local out
+  out="$(CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$1" version 2>/dev/null || true)"
+  printf '%s' "${out%%$'\n'*}"
+}
+
+if [ -x "$tf_bin" ] && [ "$(tf_version "$tf_bin")" = "Terraform v$TERRAFORM_VERSION" ]; then
   info "terraform: cached at $tf_bin"
 else
   found="$(command -v terraform || true)"
-  if [ -n "$found" ] && TF_CLI_CONFIG_FILE=/dev/null "$found" version 2>/dev/null | grep -qx "Terraform v$TERRAFORM_VERSION"; then
+  if [ -n "$found" ] && [ "$(tf_version "$found")" = "Terraform v$TERRAFORM_VERSION" ]; then
     mkdir -p "$(dirname "$tf_bin")" && ln -sfn "$found" "$tf_bin"
     info "terraform: using $found (v$TERRAFORM_VERSION)"
   else
     info "terraform: ${found:-none} on PATH is not v$TERRAFORM_VERSION; building it from $TERRAFORM_MODULE (once, several minutes)"
     start=$SECONDS
-    build_module "$TERRAFORM_MODULE" "v$TERRAFORM_VERSION" "$tf_bin"
+    # version.dev=no: a release build, which reports vX.Y.Z rather than vX.Y.Z-dev.
+    build_module "$TERRAFORM_MODULE" "v$TERRAFORM_VERSION" "$tf_bin" "-X $TERRAFORM_MODULE/version.dev=no"
     info "terraform: built $tf_bin in $((SECONDS - start)) s"
   fi
 fi
