@@ -2,7 +2,7 @@
 # committed. The manifests under k8s/ reference exactly this name and these keys, each
 # pod only the keys it needs (the serving API only LAKEHOUSE_SERVING_READER_PASSWORD).
 #
-# Values come from uuid() (122 random bits from the OS's CSPRNG each) inside the built-in
+# Values come from uuid() (128 bits from crypto/rand each, hashicorp/go-uuid) in the built-in
 # terraform_data resource, kept after creation by ignore_changes: the random provider is
 # not available offline here (docs/terraform.md). They live in the Terraform state, as
 # random_password results would; keep the state private. To rotate one value:
@@ -41,7 +41,7 @@ locals {
 resource "terraform_data" "secret" {
   for_each = local.generated_secrets
 
-  # Two v4 UUIDs without dashes: 64 hex characters, cut to the wanted length.
+  # Two random UUIDs without dashes: 64 hex characters, cut to the wanted length.
   input = sensitive(substr(replace("${uuid()}${uuid()}", "-", ""), 0, each.value))
 
   lifecycle {
