@@ -14,7 +14,7 @@ locals {
 
   # key => length of the generated value (hex characters).
   generated_secrets = {
-    POSTGRES_PASSWORD                 = 40 # PostgreSQL superuser
+    POSTGRES_SUPERUSER_PASSWORD       = 40 # PostgreSQL superuser
     LAKEHOUSE_SOURCE_PASSWORD         = 40 # owner of the shop schema (the OLTP source)
     LAKEHOUSE_SOURCE_CDC_PASSWORD     = 40 # replication role Debezium connects as
     LAKEHOUSE_CATALOG_PASSWORD        = 40 # Iceberg JDBC catalog database
@@ -30,12 +30,8 @@ locals {
     MINIO_ROOT_USER = "lakehouse-admin"
   }
 
-  # Keys that carry the same value as another key: the manifests under k8s/ read the
-  # PostgreSQL superuser password as POSTGRES_SUPERUSER_PASSWORD. Drop an alias once
-  # nothing references it (tests/static/test_terraform.py lists the keys the overlays read).
-  secret_aliases = {
-    POSTGRES_SUPERUSER_PASSWORD = "POSTGRES_PASSWORD"
-  }
+  # Keys that carry the same value as another key (none today; kept for renames).
+  secret_aliases = {}
 }
 
 resource "terraform_data" "secret" {

@@ -155,7 +155,7 @@ def test_the_secret_has_the_contracted_keys() -> None:
     contracted = {
         "LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_SOURCE_CDC_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD",
         "LAKEHOUSE_S3_ACCESS_KEY_ID", "LAKEHOUSE_S3_SECRET_ACCESS_KEY", "LAKEHOUSE_SERVING_PASSWORD",
-        "LAKEHOUSE_SERVING_READER_PASSWORD", "POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD",
+        "LAKEHOUSE_SERVING_READER_PASSWORD", "POSTGRES_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD",
     }
     assert _locals(TF_ROOT)["secret_name"] == "lakehouse-secrets"
     assert contracted <= _secret_keys(), f"missing from lakehouse-secrets: {contracted - _secret_keys()}"
