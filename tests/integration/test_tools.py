@@ -42,7 +42,9 @@ def test_restart_waits_for_running(stack: Any) -> None:
 
 def test_stack_status_and_taken_port(stack: Any, tmp_path: Any) -> None:
     st = json.loads(stack.run("lakehouse-stack", "status", "--output", "json").stdout)
-    assert {c["name"]: c["healthy"] for c in st} == {"postgres": True, "kafka": True, "connect": True, "minio": True}
+    assert {c["name"]: c["healthy"] for c in st} == {
+        "postgres": True, "kafka": True, "connect": True, "minio": True, "prefect": True, "serving-api": True,
+        "prefect-worker": True}
     clash = stack.run("lakehouse-stack", "up", check=False, extra_env={"LAKEHOUSE_STACK_DIR": str(tmp_path)})
     assert clash.returncode == 1
     port = stack.env["LAKEHOUSE_STACK_POSTGRES_PORT"]

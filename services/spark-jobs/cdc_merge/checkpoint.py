@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from py4j.java_collections import MapConverter
+from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
 PROPERTY_PREFIX = "lakehouse.offsets."
@@ -61,16 +62,30 @@ def run_with_commit_properties(spark: SparkSession, properties: dict[str, str], 
     assert jvm is not None and gateway is not None
 
     class _Statement:
+        error: BaseException | None = None
+
         def call(self) -> None:
-            spark.sql(sql)
+            try:
+                spark.sql(sql)
+            except BaseException as exc:
+                self.error = exc
+                raise
 
         class Java:
             implements = ["java.util.concurrent.Callable"]
 
+    statement = _Statement()
     props = MapConverter().convert(properties, gateway._gateway_client)
-    jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
-        props, _Statement(), jvm.java.lang.RuntimeException().getClass()
-    )
+    try:
+        jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
+            props, statement, jvm.java.lang.RuntimeException().getClass()
+        )
+    except Py4JError:
+        # py4j reports a failure inside the callback as a bare "Python Proxy" error; raise the
+        # statement's own exception so callers can tell, e.g., a commit conflict (retryable).
+        if statement.error is not None:
+            raise statement.error from None
+        raise
 
 
 def commit_marker(spark: SparkSession, table: str, properties: dict[str, str]) -> None:
