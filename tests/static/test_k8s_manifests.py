@@ -232,13 +232,7 @@ def test_pods_run_as_non_root(overlay: tuple[str, list[dict[str, Any]]]) -> None
                 assert sc["runAsUser"] == 10001, f"{where}: our images run as uid 10001"
 
 
-def test_prod_containers_have_requests_and_limits() -> None:
-    for workload, spec, _ in pod_specs(render("prod")):
-        for c in containers(spec):
-            res = c.get("resources", {})
-            for kind in ("requests", "limits"):
-                assert {"cpu", "memory"} <= set(res.get(kind, {})), \
-                    f"prod: {name_of(workload)} container {c['name']} lacks {kind}"
+# Requests and limits of every container in both overlays: test_deploy_consistency.py.
 
 
 def test_kind_fits_in_8_gib() -> None:
