@@ -55,11 +55,18 @@ def apply(settings: Settings, client: ConnectClient, say: Say) -> ApplyResult:
         client.put_config(name, desired)
     else:
         say(f"connector {name} already up to date")
+    before = set(filter(None, (current or {}).get("table.include.list", "").split(",")))
+    new_tables = [t.source for t in registry.tables if t.source not in before] if current is not None else []
+    if new_tables:
+        # The snapshot signal travels through the WAL: a task still running the old config
+        # would read it and skip the table it does not know. So: wait until the tasks' configs
+        # carry the new table list, restart them, and signal only once they run again.
+        client.wait_tasks_configured(name, "table.include.list", desired["table.include.list"],
+                                     timeout_s=settings.connect.timeout_s)
+        client.restart(name)
     client.wait_running(name, timeout_s=settings.connect.timeout_s, on_wait=say)
 
     if current is not None:
-        before = set(filter(None, current.get("table.include.list", "").split(",")))
-        new_tables = [t.source for t in registry.tables if t.source not in before]
         if new_tables:
             # The initial snapshot covered only the tables known at creation; newly added
             # ones get an incremental snapshot while streaming continues.

@@ -86,6 +86,22 @@ class ConnectClient:
                               params={"includeTasks": "true", "onlyFailed": "false"}),
                    f"restarting {name}")
 
+    def task_configs(self, name: str) -> list[dict[str, Any]]:
+        """The configs Connect generated for the connector's tasks (what they run with)."""
+        tasks = self._json(self._call("GET", f"/connectors/{name}/tasks"), f"reading tasks of {name}")
+        return [t.get("config", {}) for t in tasks or []]
+
+    def wait_tasks_configured(self, name: str, key: str, value: str, *, timeout_s: float) -> None:
+        """Wait until every task config of `name` has `key` = `value` (a config update has reached them)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            configs = self.task_configs(name)
+            if configs and all(c.get(key) == value for c in configs):
+                return
+            if time.monotonic() > deadline:
+                raise ConnectError(f"the tasks of {name} did not pick up the new {key} in {timeout_s:.0f}s")
+            time.sleep(0.5)
+
     def delete(self, name: str) -> bool:
         resp = self._call("DELETE", f"/connectors/{name}")
         if resp.status_code == 404:
