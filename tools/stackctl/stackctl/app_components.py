@@ -7,14 +7,12 @@ stack.env, so a flow run started by the worker reaches exactly this stack.
 from __future__ import annotations
 
 import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 from stackctl.components import REPO_ROOT, Component
+from stackctl.ephemeral import BIN
 from stackctl.processes import StackError
 
-BIN = Path(sys.executable).parent
 LOCAL_POOL = "local-process"
 
 

@@ -92,12 +92,12 @@ class Stack:
         """Start one component (no-op if it runs) and wait until it is healthy."""
         layout = self.ctx.layout
         pidfile, log = layout.pidfile(component.name), layout.log(component.name)
+        if isinstance(component, PlatformComponent):
+            component.platform_env = stack_env_values(self)
         if read_pid(pidfile) is not None:
             say(f"{component.name}: already running ({component.describe()})")
         else:
             self._check_ports(component)
-            if isinstance(component, PlatformComponent):
-                component.platform_env = stack_env_values(self)
             component.prepare()
             argv, env = component.command()
             # A process running as another user starts in / (it may not reach the checkout).
@@ -106,8 +106,6 @@ class Stack:
             say(f"{component.name}: started pid {pid}, waiting for health check (log: {log})")
             wait_until(component.ready, what=component.name, timeout_s=self.ctx.stack.ready_timeout_s,
                        log=log, pidfile=pidfile)
-        if isinstance(component, PlatformComponent):
-            component.platform_env = stack_env_values(self)
         component.after_ready()
         say(f"{component.name}: healthy ({component.describe()})")
 
