@@ -63,6 +63,15 @@ class LocalStack:
             cur = conn.execute(statement, params)  # type: ignore[arg-type]
             return list(cur.fetchall()) if cur.description else []
 
+    def workload(self, ops: int, seed: int) -> None:
+        """Run `ops` shop workload operations (seeding customers and products first if empty)."""
+        from loadgen.workload import Workload
+        with psycopg.connect(self.settings.source.conninfo(), autocommit=True) as conn:
+            wl = Workload(conn, seed=seed)
+            if conn.execute("SELECT count(*) FROM shop.products").fetchone()[0] == 0:  # type: ignore[index]
+                wl.seed()
+            wl.run(ops=ops)
+
     def set_registry_tables(self, tables: list[dict[str, Any]]) -> None:
         data = yaml.safe_load((REPO / "config" / "tables.yaml").read_text())
         data["tables"] = data["tables"] + tables

@@ -9,18 +9,9 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from loadgen.workload import Workload
 from stackctl.ephemeral import BIN
 
 TABLES = ("shop.orders", "shop.order_items")
-
-
-def _workload(stack: Any, ops: int, seed: int) -> None:
-    with psycopg.connect(stack.settings.source.conninfo(), autocommit=True) as conn:
-        wl = Workload(conn, seed=seed)
-        if conn.execute("SELECT count(*) FROM shop.products").fetchone()[0] == 0:  # type: ignore[index]
-            wl.seed()
-        wl.run(ops=ops)
 
 
 def _merge_cmd(*extra: str) -> list[str]:
@@ -39,7 +30,7 @@ def _assert_no_duplicate_offsets(catalog: Any, table: str) -> None:
 @pytest.mark.parametrize("point", ["before-write", "after-bronze", "after-commit"])
 def test_crash_at_a_fault_point_then_rerun(point: str, stack: Any, merge: Any, assert_equal: Any,
                                            catalog: Any) -> None:
-    _workload(stack, ops=400, seed=hash(point) % 1000)
+    stack.workload(ops=400, seed=hash(point) % 1000)
     stack.wait_captured()
     crashed = stack.run(*_merge_cmd(), check=False, extra_env={"LAKEHOUSE_MERGE_FAULT_POINT": point})
     assert crashed.returncode == 86, f"the job did not stop at {point}: {crashed.stderr[-2000:]}"
@@ -53,9 +44,9 @@ def test_crash_at_a_fault_point_then_rerun(point: str, stack: Any, merge: Any, a
 
 def test_crash_after_data_files_are_written_before_the_catalog_commit(
         stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
-    _workload(stack, ops=100, seed=6)
+    stack.workload(ops=100, seed=6)
     merge(list(TABLES))
-    _workload(stack, ops=400, seed=7)
+    stack.workload(ops=400, seed=7)
     stack.wait_captured()
     s3 = boto3.client("s3", endpoint_url=stack.settings.s3.endpoint, region_name="us-east-1",
                       aws_access_key_id=stack.settings.s3.access_key_id,

@@ -20,14 +20,6 @@ from loadgen.workload import Workload
 SHOP = ("shop.customers", "shop.products", "shop.orders", "shop.order_items")
 
 
-def _workload(stack: Any, ops: int, seed: int) -> None:
-    with psycopg.connect(stack.settings.source.conninfo(), autocommit=True) as conn:
-        wl = Workload(conn, seed=seed)
-        if conn.execute("SELECT count(*) FROM shop.products").fetchone()[0] == 0:  # type: ignore[index]
-            wl.seed()
-        wl.run(ops=ops)
-
-
 @pytest.fixture
 def maintenance_settings(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A fresh Settings with LAKEHOUSE_FLOWS_* overrides (the session's cached settings stay untouched)."""
@@ -90,7 +82,7 @@ def test_compaction_reduces_files_and_changes_no_rows(stack: Any, spark: Any, me
     # Several small merge batches with updates and deletes in between: many small data
     # files and position delete files (the silver tables are merge-on-read).
     for i in range(3):
-        _workload(stack, ops=150, seed=300 + i)
+        stack.workload(ops=150, seed=300 + i)
         merge(list(SHOP))
     registry = stack.settings.registry()
     silver = [registry.silver(s) for s in _specs(stack)]
@@ -122,7 +114,7 @@ def test_expiry_keeps_the_merge_checkpoint_and_the_next_merge_reads_nothing_twic
         stack: Any, spark: Any, merge: Any, assert_equal: Any, maintenance_settings: Any) -> None:
     registry = stack.settings.registry()
     for i in range(2):
-        _workload(stack, ops=100, seed=400 + i)
+        stack.workload(ops=100, seed=400 + i)
         merge(list(SHOP))
     checkpoints = _checkpoints(spark, stack)
     assert all(checkpoints[(registry.silver(s), registry.topic(s))] for s in _specs(stack))
@@ -143,7 +135,7 @@ def test_expiry_keeps_the_merge_checkpoint_and_the_next_merge_reads_nothing_twic
     assert orders.checkpoint_snapshot != current and len(remaining) >= 2, (orders, remaining)
 
     bronze_before = {s.source: _count(spark, registry.bronze(s)) for s in _specs(stack)}
-    _workload(stack, ops=150, seed=450)
+    stack.workload(ops=150, seed=450)
     merged = merge(list(SHOP))
     for spec in _specs(stack):
         topic = registry.topic(spec)
