@@ -121,6 +121,25 @@ images-base: docker-up ## Build the local Debian base image (debootstrap + docke
 images: docker-up images-base ## Build and smoke-run every image lakehouse/<name>:IMAGE_TAG (ONLY="a b": some)
 	@scripts/images/build.sh $(ONLY)
 
+# ---- Local kind cluster, built offline (scripts/kind/, docs/kind.md) ----------------------
+# kind, Kubernetes, etcd, CoreDNS and crictl from their Go modules, the node image from Debian;
+# all cached under ~/.cache/lakehouse/kind. `make kind-up && make deploy && make e2e`.
+KIND_CLUSTER_NAME ?= lakehouse
+export KIND_CLUSTER_NAME
+
+.PHONY: kind-up
+kind-up: docker-up images-base ## Build (cached) and start the local kind cluster; load the platform images
+	@scripts/kind/up.sh
+
+.PHONY: kind-down
+kind-down: ## Delete the local kind cluster (built binaries and images stay cached)
+	@scripts/kind/down.sh
+
+.PHONY: kind-node-image
+kind-node-image: docker-up images-base ## Build only kind's binaries and the node image (cached)
+	@scripts/kind/binaries.sh all
+	@scripts/kind/node-image.sh
+
 # ---- Deploy onto Kubernetes with Terraform (infra/terraform, docs/terraform.md) ----
 # `make deploy KUBE_CONTEXT=kind-lakehouse OVERLAY=kind`; extra -var flags through TF_VARS.
 KUBE_CONTEXT ?= kind-lakehouse

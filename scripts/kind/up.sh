@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `make kind-up`: a one-node kind cluster named $KIND_CLUSTER_NAME (context kind-<name>) from
+# the locally built node image, with the platform images loaded. Idempotent: an existing,
+# healthy cluster is reused; a missing piece is built first (cached by version).
+#   1. Docker Engine with the CAP_SYS_RESOURCE-stripping runtime (make docker-up);
+#   2. kind, Kubernetes, etcd, CoreDNS, crictl from their Go modules (binaries.sh);
+#   3. the node image (node-image.sh);
+#   4. kind create cluster --config infra/kind/cluster.yaml;
+#   5. kind load docker-image for every image the kind overlay runs (make images builds them).
+# Knobs: KIND_CLUSTER_NAME, KIND_NODE_IMAGE, KIND_WAIT (default 5m), SKIP_IMAGE_LOAD=1.
+source "$(dirname "$0")/common.sh"
+
+started=$SECONDS
+"$REPO_ROOT/scripts/images/docker-up.sh"
+require_docker
+"$REPO_ROOT/scripts/images/base.sh"
+"$(dirname "$0")/binaries.sh" all
+"$(dirname "$0")/node-image.sh"
+
+# kind shells out to `docker`: make it the same CLI the scripts use.
+export PATH="$(dirname "$DOCKER_BIN"):$K8S_BIN_DIR:$PATH"
+context="kind-$KIND_CLUSTER_NAME"
+
+cluster_healthy() {
+  "$KIND" get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER_NAME" || return 1
+  [ "$("$DOCKER_BIN" inspect -f '{{.State.Running}}' "$KIND_CLUSTER_NAME-control-plane" 2>/dev/null)" = true ] || return 1
+  kubectl --context "$context" get --raw /readyz >/dev/null 2>&1
+}
+
+if cluster_healthy; then
+  node_image=$("$DOCKER_BIN" inspect -f '{{.Config.Image}}' "$KIND_CLUSTER_NAME-control-plane")
+  info "cluster $KIND_CLUSTER_NAME is running (node image $node_image); reusing it (make kind-down removes it)"
+else
+  if "$KIND" get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER_NAME"; then
+    step "Cluster $KIND_CLUSTER_NAME exists but does not answer: deleting it"
+    "$KIND" delete cluster --name "$KIND_CLUSTER_NAME"
+  fi
+  step "kind create cluster --name $KIND_CLUSTER_NAME --image $KIND_NODE_IMAGE (a minute or two)"
+  "$KIND" create cluster --name "$KIND_CLUSTER_NAME" --image "$KIND_NODE_IMAGE" \
+    --config "$REPO_ROOT/infra/kind/cluster.yaml" --wait "${KIND_WAIT:-5m}" \
+    || die "kind create cluster failed" "see the output above; the node's logs: $KIND export logs --name $KIND_CLUSTER_NAME /tmp/kind-logs"
+fi
+
+step "Waiting for the node and the system pods"
+kubectl --context "$context" wait --for=condition=Ready node --all --timeout=180s >/dev/null \
+  || die "the node did not become Ready" "kubectl --context $context describe node; $KIND export logs --name $KIND_CLUSTER_NAME /tmp/kind-logs"
+kubectl --context "$context" -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null \
+  || die "CoreDNS did not become ready" "kubectl --context $context -n kube-system describe pods -l k8s-app=kube-dns"
+
+if [ "${SKIP_IMAGE_LOAD:-0}" != 1 ]; then
+  mapfile -t platform_images < <("$(dirname "$0")/overlay-images.sh")
+  missing=()
+  for ref in "${platform_images[@]}"; do
+    "$DOCKER_BIN" image inspect "$ref" >/dev/null 2>&1 || missing+=("$ref")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "images the kind overlay runs are not built: ${missing[*]}" "run: make images (then make kind-up again)"
+  step "Loading ${#platform_images[@]} platform images into the node (kind load docker-image)"
+  for ref in "${platform_images[@]}"; do
+    id=$("$DOCKER_BIN" image inspect -f '{{.Id}}' "$ref")
+    if "$DOCKER_BIN" exec "$KIND_CLUSTER_NAME-control-plane" crictl inspecti -q "$ref" 2>/dev/null | grep -q "${id#sha256:}"; then
+      info "$ref: already in the node"
+      continue
+    fi
+    t=$SECONDS
+    "$KIND" load docker-image --name "$KIND_CLUSTER_NAME" "$ref" >/dev/null \
+      || die "kind load docker-image $ref failed" "see the output above"
+    info "$ref: loaded ($((SECONDS - t)) s)"
+  done
+fi
+
+info "cluster $KIND_CLUSTER_NAME ready in $((SECONDS - started)) s: kubectl --context $context get pods -A"
+info "kind: $KIND   kubectl: $K8S_BIN_DIR/kubectl   node image: $KIND_NODE_IMAGE"

@@ -1,0 +1,163 @@
+"""Handles on the platform deployed in a kind cluster, for the end-to-end suite: kubectl through
+pytest-kind's KindCluster, port-forwards to the in-cluster services, and the platform's settings
+(ConfigMap `lakehouse-settings` + Secret `lakehouse-secrets`) with hosts rewritten to the forwards,
+so the suite reads PostgreSQL, the Iceberg catalog and MinIO exactly as the pods do."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lakehouse.versions import versions as load_versions
+from pytest_kind import KindCluster
+
+REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "lakehouse"
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Where kind, kubectl and the node image come from: the locally built ones (make kind-up),
+    or whatever KIND_PATH / KUBECTL_PATH / KIND_NODE_IMAGE name (stock downloads in CI)."""
+
+    kind: Path
+    kubectl: Path
+    node_image: str
+    cluster_name: str
+    kubeconfig: Path
+
+    @classmethod
+    def from_env(cls) -> Tools:
+        v = load_versions()
+        cache = Path(os.environ.get("LAKEHOUSE_STACK_CACHE_DIR", Path.home() / ".cache" / "lakehouse")) / "kind"
+        kind = os.environ.get("KIND_PATH") or str(cache / "bin" / f"kind-{v['KIND_VERSION']}" / "kind")
+        kubectl = os.environ.get("KUBECTL_PATH") or str(
+            cache / "bin" / f"kubernetes-{v['KUBERNETES_VERSION']}" / "kubectl")
+        return cls(
+            kind=Path(kind), kubectl=Path(kubectl),
+            node_image=os.environ.get("KIND_NODE_IMAGE", f"lakehouse/kind-node:{v['KUBERNETES_VERSION']}"),
+            cluster_name=os.environ.get("KIND_CLUSTER_NAME", "lakehouse"),
+            kubeconfig=Path(os.environ.get("KUBECONFIG", "").split(":")[0] or Path.home() / ".kube" / "config"),
+        )
+
+    def missing(self) -> list[str]:
+        """What is not there, each with its fix."""
+        out = []
+        for what, path in (("kind", self.kind), ("kubectl", self.kubectl)):
+            if not path.exists():
+                out.append(f"{what} not found at {path}: run `make kind-up` (builds it) or set "
+                           f"{what.upper()}_PATH")
+        return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Platform:
+    """The deployed platform: kubectl, port-forwards and the settings environment."""
+
+    cluster: KindCluster
+    tools: Tools
+    forwards: dict[str, int] = field(default_factory=dict)
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def kubectl(self, *args: str, timeout: float = 300, check: bool = True) -> str:
+        """Run kubectl against the cluster (context kind-<name>, namespace lakehouse) and return stdout."""
+        argv = [str(self.tools.kubectl), "--kubeconfig", str(self.tools.kubeconfig),
+                "--context", f"kind-{self.tools.cluster_name}", "-n", NAMESPACE, *args]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+        return done.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json"))
+
+    def forward(self, service: str, port: int) -> int:
+        """A kubectl port-forward to svc/<service>:<port>, kept for the session; returns the local port.
+        Re-started when the pod behind it was replaced (a port-forward pins one pod)."""
+        key = f"{service}:{port}"
+        local = self.forwards.get(key)
+        if local and _answers(local):
+            return local
+        local = free_port()
+        argv = [str(self.tools.kubectl), "--kubeconfig", str(self.tools.kubeconfig),
+                "--context", f"kind-{self.tools.cluster_name}", "-n", NAMESPACE,
+                "port-forward", f"svc/{service}", f"{local}:{port}"]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._stack.callback(_stop, proc)
+        deadline = time.monotonic() + 30
+        while not _answers(local):
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise AssertionError(f"kubectl port-forward svc/{service} {port} exited: {err}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"kubectl port-forward svc/{service} {port} did not listen within 30s")
+            time.sleep(0.2)
+        self.forwards[key] = local
+        return local
+
+    def settings_env(self) -> dict[str, str]:
+        """The pods' settings environment (ConfigMap + Secret), with every service host replaced by a
+        local port-forward, so `lakehouse.settings.get_settings()` in this process reaches the cluster."""
+        cm = self.json("get", "configmap", "lakehouse-settings")["data"]
+        secret = {k: base64.b64decode(v).decode() for k, v in
+                  self.json("get", "secret", "lakehouse-secrets")["data"].items()}
+        env = {**cm, **secret}
+        for prefix in ("SOURCE", "CATALOG", "SERVING"):
+            host, port = env[f"LAKEHOUSE_{prefix}_HOST"], int(env[f"LAKEHOUSE_{prefix}_PORT"])
+            env[f"LAKEHOUSE_{prefix}_HOST"] = "127.0.0.1"
+            env[f"LAKEHOUSE_{prefix}_PORT"] = str(self.forward(host, port))
+        s3 = env["LAKEHOUSE_S3_ENDPOINT"].removeprefix("http://")
+        s3_host, s3_port = s3.split(":")
+        env["LAKEHOUSE_S3_ENDPOINT"] = f"http://127.0.0.1:{self.forward(s3_host, int(s3_port))}"
+        # This process reads the registry from the repository, the pods from the same file (ConfigMap).
+        env["LAKEHOUSE_REGISTRY_PATH"] = str(REPO / "config" / "tables.yaml")
+        return env
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@contextmanager
+def settings_from(env: dict[str, str]) -> Iterator[Any]:
+    """Point the process environment at `env` for the block and yield fresh Settings."""
+    from lakehouse.settings import get_settings
+    saved = dict(os.environ)
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        yield get_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()

@@ -1,0 +1,161 @@
+"""The platform on a real kind cluster, run the way an operator runs it: rows written to the
+in-cluster PostgreSQL, the `pipeline/kubernetes` Prefect deployment run by the in-cluster worker
+(its flow pod starts Spark driver Jobs on Kubernetes), then every silver table read back through
+the in-cluster catalog and MinIO must equal PostgreSQL, and the serving API must answer from the
+new data. The fault case deletes the Kafka Connect pod mid-load and a Spark driver pod mid-merge."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import psycopg
+from lakehouse.lake import open_catalog
+from lakehouse.reconcile import diff_rows, lake_rows, source_rows
+from loadgen.workload import Workload
+
+from tests.e2e.cluster import REPO, Platform, settings_from
+from tests.gold_sql import PG_CUSTOMERS
+
+PREFECT = REPO / ".venv" / "bin" / "prefect"
+
+
+def run_deployment(platform: Platform, name: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
+    """`prefect deployment run NAME --watch` against the in-cluster Prefect API (exit 0 = completed)."""
+    api = f"http://127.0.0.1:{platform.forward('prefect-server', 4200)}/api"
+    started = time.monotonic()
+    proc = subprocess.run([str(PREFECT), "deployment", "run", name, "--watch", "--watch-timeout", str(timeout)],
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".local"), "PREFECT_API_URL": api},
+                          capture_output=True, text=True, timeout=timeout + 120)
+    print(f"{name}: exit {proc.returncode} after {time.monotonic() - started:.0f}s", file=sys.stderr)
+    return proc
+
+
+def workload(settings: Any, ops: int, seed: int) -> None:
+    with psycopg.connect(settings.source.conninfo(), autocommit=True) as conn:
+        wl = Workload(conn, seed=seed)
+        if conn.execute("SELECT count(*) FROM shop.products").fetchone()[0] == 0:  # type: ignore[index]
+            wl.seed()
+        wl.run(ops=ops)
+
+
+def assert_silver_equals_source(settings: Any) -> None:
+    catalog = open_catalog(settings)
+    problems, summary = [], []
+    for spec in settings.registry().tables:
+        d = diff_rows(spec.source, source_rows(settings.source.conninfo(), spec),
+                      lake_rows(catalog.load_table(spec.iceberg), spec))
+        summary.append(d.summary())
+        if not d.equal:
+            problems.append(d.summary())
+    print("\n".join(summary), file=sys.stderr)
+    assert not problems, "\n".join(problems)
+
+
+def converge(platform: Platform, settings: Any, attempts: int = 3) -> None:
+    """Run the pipeline until silver equals PostgreSQL; the first run that passes ends it."""
+    last = ""
+    for _ in range(attempts):
+        proc = run_deployment(platform, "pipeline/kubernetes")
+        if proc.returncode == 0:
+            assert_silver_equals_source(settings)
+            return
+        last = proc.stdout[-4000:] + proc.stderr[-2000:]
+    raise AssertionError(f"pipeline/kubernetes did not complete in {attempts} runs:\n{last}")
+
+
+def test_rows_written_in_the_cluster_reach_silver_and_the_serving_api(platform: Platform) -> None:
+    with settings_from(platform.settings_env()) as settings:
+        started = time.time()
+        workload(settings, ops=1500, seed=81)
+
+        proc = run_deployment(platform, "pipeline/kubernetes")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert_silver_equals_source(settings)
+
+        # The flow pod ran Spark on Kubernetes: driver Jobs of the Spark image, finished.
+        jobs = platform.json("get", "jobs", "-l", "app.kubernetes.io/component=spark-job")["items"]
+        assert jobs and all(j["status"].get("succeeded") for j in jobs[-3:]), [j["metadata"]["name"] for j in jobs]
+
+        api = f"http://127.0.0.1:{platform.forward('serving-api', 8000)}"
+        with psycopg.connect(settings.source.conninfo()) as conn:
+            customers = conn.execute(PG_CUSTOMERS).fetchall()
+        assert customers
+        for cid, email, n, value, _first, last in customers[:200]:
+            body = httpx.get(f"{api}/v1/customers/{cid}", timeout=10).json()
+            assert (body["email"], body["orders"], Decimal(body["lifetime_value"])) == (email, n, value), body
+            assert (body["last_order_at"] and datetime.fromisoformat(body["last_order_at"])) == last, body
+        fresh = httpx.get(f"{api}/v1/freshness", timeout=10).json()
+        for t in fresh["tables"]:
+            assert datetime.fromisoformat(t["watermark"]).timestamp() >= started, t
+
+
+def _wait_for(what: str, check: Any, timeout: float = 900, every: float = 2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def test_connect_and_spark_driver_pods_deleted_mid_flight_lose_nothing(platform: Platform) -> None:
+    with settings_from(platform.settings_env()) as settings:
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            seed = 900
+            try:
+                while not stop.is_set():
+                    workload(settings, ops=100, seed=seed)
+                    seed += 1
+            except BaseException as exc:  # surfaced by the assertion below
+                errors.append(exc)
+
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        try:
+            time.sleep(10)
+            old = platform.json("get", "pods", "-l", "app.kubernetes.io/name=kafka-connect")["items"]
+            assert old, "no Kafka Connect pod to delete"
+            platform.kubectl("delete", "pod", *[p["metadata"]["name"] for p in old], "--wait=false")
+            platform.kubectl("rollout", "status", "deployment/kafka-connect", "--timeout=600s", timeout=660)
+            time.sleep(20)  # more writes while the new worker resumes the connector from Kafka's offsets
+
+            # A merge run whose Spark driver pod is deleted while it runs.
+            before = {j["metadata"]["name"] for j in
+                      platform.json("get", "jobs", "-l", "app.kubernetes.io/component=spark-job")["items"]}
+            merge = threading.Thread(target=lambda: run_deployment(platform, "cdc-merge/kubernetes"), daemon=True)
+            merge.start()
+
+            def running_driver() -> str | None:
+                pods = platform.json("get", "pods", "-l", "app.kubernetes.io/component=spark-driver")["items"]
+                for p in pods:
+                    if p["metadata"]["labels"].get("job-name") not in before and p["status"].get("phase") == "Running":
+                        return str(p["metadata"]["name"])
+                return None
+
+            driver = _wait_for("a running Spark driver pod of the new merge", running_driver)
+            time.sleep(15)  # mid-merge: the JVM is up and reading Kafka
+            platform.kubectl("delete", "pod", driver, "--wait=false")
+            print(f"deleted Spark driver pod {driver}", file=sys.stderr)
+            merge.join(timeout=2400)
+        finally:
+            stop.set()
+            loader.join(timeout=120)
+        assert not errors, errors
+
+        converge(platform, settings)
+        with psycopg.connect(settings.source.conninfo()) as conn:
+            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+                      for t in ("shop.orders", "shop.order_items")}
+        print(f"source after the fault run: {json.dumps(counts)}", file=sys.stderr)
