@@ -46,8 +46,9 @@ cp "$(go env GOMODCACHE)/k8s.io/kubernetes@$KUBERNETES_VERSION/build/pause/linux
 progress="${BUILD_PROGRESS:-plain}"
 step "Building the kind base image $KIND_BASE_IMAGE (Debian bookworm + kind $KIND_VERSION's base files)"
 "$DOCKER_BIN" build --progress "$progress" -f "$REPO_ROOT/infra/kind/base.Dockerfile" \
-  --build-arg "BASE_IMAGE=$base" -t "$KIND_BASE_IMAGE" "$ctx" \
-  || die "building $KIND_BASE_IMAGE failed" "see the build output above (apt needs this host's Debian mirror)"
+  --build-arg "BASE_IMAGE=$base" -t "$KIND_BASE_IMAGE" "$ctx" >"$ctx/build-base.log" 2>&1 \
+  || { tail -30 "$ctx/build-base.log" >&2; die "building $KIND_BASE_IMAGE failed (log: $ctx/build-base.log)" \
+       "see the output above (apt in the build uses this host's Debian mirror)"; }
 
 # The names kubeadm will ask containerd for: take them from kubeadm itself.
 mapfile -t required < <("$K8S_BIN_DIR/kubeadm" config images list --kubernetes-version "$KUBERNETES_VERSION" 2>/dev/null)

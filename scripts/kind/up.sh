@@ -7,18 +7,31 @@
 #   3. the node image (node-image.sh);
 #   4. kind create cluster --config infra/kind/cluster.yaml;
 #   5. kind load docker-image for every image the kind overlay runs (make images builds them).
-# Knobs: KIND_CLUSTER_NAME, KIND_NODE_IMAGE, KIND_WAIT (default 5m), SKIP_IMAGE_LOAD=1.
+# Knobs: KIND_CLUSTER_NAME, KIND_NODE_IMAGE, KIND_WAIT (default 5m), SKIP_IMAGE_LOAD=1;
+# KIND_STOCK=1 uses the stock kind/kubectl on PATH and kindest/node (CI with network access).
 source "$(dirname "$0")/common.sh"
 
 started=$SECONDS
-"$REPO_ROOT/scripts/images/docker-up.sh"
-require_docker
-"$REPO_ROOT/scripts/images/base.sh"
-"$(dirname "$0")/binaries.sh" all
-"$(dirname "$0")/node-image.sh"
+config="$REPO_ROOT/infra/kind/cluster.yaml"
+if [ "${KIND_STOCK:-0}" = 1 ]; then
+  # A platform team's CI: the stock kind and kubectl on PATH, kind's published node image.
+  KIND=$(command -v kind || true)
+  [ -n "$KIND" ] || die "KIND_STOCK=1 but no kind on PATH" "install kind $KIND_VERSION (https://kind.sigs.k8s.io/docs/user/quick-start/)"
+  command -v kubectl >/dev/null 2>&1 || die "KIND_STOCK=1 but no kubectl on PATH" "install kubectl ${KUBERNETES_VERSION%.*}.x"
+  KIND_NODE_IMAGE="${KIND_STOCK_NODE_IMAGE:-kindest/node:$KIND_STOCK_NODE_TAG}"
+  config="$REPO_ROOT/infra/kind/cluster-stock.yaml"
+  require_docker
+else
+  "$REPO_ROOT/scripts/images/docker-up.sh"
+  require_docker
+  "$REPO_ROOT/scripts/images/base.sh"
+  "$(dirname "$0")/binaries.sh" all
+  "$(dirname "$0")/node-image.sh"
+  export PATH="$K8S_BIN_DIR:$PATH"
+fi
 
 # kind shells out to `docker`: make it the same CLI the scripts use.
-export PATH="$(dirname "$DOCKER_BIN"):$K8S_BIN_DIR:$PATH"
+export PATH="$(dirname "$DOCKER_BIN"):$PATH"
 context="kind-$KIND_CLUSTER_NAME"
 
 cluster_healthy() {
@@ -37,7 +50,7 @@ else
   fi
   step "kind create cluster --name $KIND_CLUSTER_NAME --image $KIND_NODE_IMAGE (a minute or two)"
   "$KIND" create cluster --name "$KIND_CLUSTER_NAME" --image "$KIND_NODE_IMAGE" \
-    --config "$REPO_ROOT/infra/kind/cluster.yaml" --wait "${KIND_WAIT:-5m}" \
+    --config "$config" --wait "${KIND_WAIT:-5m}" \
     || die "kind create cluster failed" "see the output above; the node's logs: $KIND export logs --name $KIND_CLUSTER_NAME /tmp/kind-logs"
 fi
 
