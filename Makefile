@@ -118,8 +118,12 @@ images-base: docker-up ## Build the local Debian base image (debootstrap + docke
 	@scripts/images/base.sh
 
 .PHONY: images
-images: docker-up images-base ## Build and smoke-run every image lakehouse/<name>:IMAGE_TAG (ONLY="a b": some)
+images: docker-up images-base ## Build and smoke-run every image: ours (lakehouse/<name>:IMAGE_TAG) and the local postgres/kafka/minio (ONLY="a b": some)
 	@scripts/images/build.sh $(ONLY)
+
+.PHONY: images-third-party
+images-third-party: docker-up images-base ## Build and run only the local postgres/kafka/minio builds the kind overlay uses (ONLY="kafka": some)
+	@scripts/images/third-party.sh $(ONLY)
 
 # ---- Local kind cluster, built offline (scripts/kind/, docs/kind.md) ----------------------
 # kind, Kubernetes, etcd, CoreDNS and crictl from their Go modules, the node image from Debian;

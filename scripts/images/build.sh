@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make images`: build every image (or those named as arguments) as lakehouse/<name>:$IMAGE_TAG
-# with BuildKit and the layer cache, then smoke-run each (scripts/images/smoke.sh).
+# with BuildKit and the layer cache, then smoke-run each (scripts/images/smoke.sh). The local
+# builds of third-party images (postgres, kafka, minio: $THIRD_PARTY_IMAGES) go to
+# scripts/images/third-party.sh first: all of them when no name is given, else those named.
 # Every version in config/versions.env goes in as a --build-arg; the base is $BASE_IMAGE
 # (default: the local $LOCAL_BASE_IMAGE from `make images-base`; set BASE_IMAGE=debian:<release>-slim
 # where a registry is reachable). The host's CA bundle reaches pip as the build secret `pip-ca`.
@@ -8,37 +10,30 @@
 source "$(dirname "$0")/common.sh"
 require_docker
 
-names=("$@")
-[ ${#names[@]} -gt 0 ] || names=("${IMAGES[@]}")
-for n in "${names[@]}"; do
+names=() third=()
+if [ $# -eq 0 ]; then
+  names=("${IMAGES[@]}") third=("${THIRD_PARTY_IMAGES[@]}")
+fi
+for n in "$@"; do
+  if is_third_party "$n"; then third+=("$n"); continue; fi
   [ -f "$REPO_ROOT/services/$n/Dockerfile" ] || die "no Dockerfile for image '$n' (services/$n/Dockerfile)" \
-    "name one of: ${IMAGES[*]}"
+    "name one of: ${IMAGES[*]} ${THIRD_PARTY_IMAGES[*]}"
+  names+=("$n")
 done
 
-base="${BASE_IMAGE:-$LOCAL_BASE_IMAGE}"
-"$DOCKER_BIN" image inspect "$base" >/dev/null 2>&1 || [ "$base" != "$LOCAL_BASE_IMAGE" ] \
-  || die "base image $base is missing" "run: make images-base"
+if [ ${#third[@]} -gt 0 ]; then
+  "$(dirname "$0")/third-party.sh" "${third[@]}"
+fi
+[ ${#names[@]} -gt 0 ] || exit 0
 
-# The jars: the same bundles, resolved and checksum-verified by scripts/setup/jvm.sh, staged into
-# the build context (hard links when on the same file system). The Dockerfiles verify them again.
+base=$(pick_base_image) || exit 1
+
 if printf '%s\n' "${names[@]}" | grep -qE '^(spark-jobs|kafka-connect)$'; then
-  "$REPO_ROOT/scripts/setup/jvm.sh"
-  declare -A bundle_dirs=()
-  while IFS='=' read -r key dir; do bundle_dirs[$key]=$dir; done < <("$REPO_ROOT/scripts/setup/jvm.sh" --paths)
-  for bundle in kafka debezium-postgres spark; do
-    src=${bundle_dirs[$(echo "$bundle" | tr 'a-z-' 'A-Z_')_DIR]}
-    dst="$IMAGE_STAGING/jars/$bundle"
-    rm -rf "$dst" && mkdir -p "$dst"
-    cp -l "$src"/*.jar "$dst"/ 2>/dev/null || cp -p "$src"/*.jar "$dst"/
-  done
-  info "jars staged in ${IMAGE_STAGING#"$REPO_ROOT"/}/jars (from $LAKEHOUSE_STACK_CACHE_DIR/jvm)"
+  stage_jar_bundles kafka debezium-postgres spark
 fi
 
 build_args=()
-mapfile -t build_args < <(version_build_args)
-build_args+=(--build-arg "BASE_IMAGE=$base"
-             --build-arg "VCS_REF=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-             --build-arg "SOURCE_URL=$(git -C "$REPO_ROOT" remote get-url origin 2>/dev/null || true)")
+mapfile -t build_args < <(version_build_args; meta_build_args "$base")
 ca="${PIP_CERT:-${SSL_CERT_FILE:-${REQUESTS_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}}}"
 secret=()
 if [ -s "$ca" ]; then secret=(--secret "id=pip-ca,src=$ca"); else info "no CA bundle found; pip uses its own CAs"; fi
@@ -68,5 +63,5 @@ step "Images: built in $build_s s, smoke-tested in $((SECONDS - smoke_start)) s"
 for n in "${names[@]}"; do
   ref=$(image_ref "$n")
   printf '    %-34s %6s MB  build %4s s\n' "$ref" \
-    "$("$DOCKER_BIN" image inspect -f '{{.Size}}' "$ref" | awk '{printf "%.0f", $1/1e6}')" "${took[$n]}"
+    "$(image_size_mb "$ref")" "${took[$n]}"
 done

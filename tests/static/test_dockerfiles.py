@@ -15,6 +15,10 @@ pytestmark = pytest.mark.static
 REPO = Path(__file__).resolve().parents[2]
 V = versions()
 DOCKERFILES = sorted((REPO / "services").glob("*/Dockerfile"))
+# Local builds of third-party images (scripts/images/third-party.sh): not deployables, same rules
+# except the tag, which names the upstream version they contain instead of IMAGE_TAG.
+THIRD_PARTY_DOCKERFILES = sorted((REPO / "infra" / "images").glob("*/Dockerfile"))
+ALL_DOCKERFILES = DOCKERFILES + THIRD_PARTY_DOCKERFILES
 IMAGES_DIR = REPO / "scripts" / "images"
 # ARGs that are not versions: the base image and build metadata.
 NON_VERSION_ARGS = {"BASE_IMAGE", "VCS_REF", "SOURCE_URL"}
@@ -55,7 +59,7 @@ def test_every_deployable_has_a_dockerfile() -> None:
     assert listed == names, f"IMAGES in scripts/images/common.sh {sorted(listed)} != Dockerfiles {sorted(names)}"
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=ids)
 def test_base_image_arg_has_the_upstream_default(dockerfile: Path) -> None:
     first = instructions(dockerfile)[0]
     assert first[0] == "ARG" and first[1].startswith("BASE_IMAGE="), \
@@ -66,11 +70,12 @@ def test_base_image_arg_has_the_upstream_default(dockerfile: Path) -> None:
         f"{dockerfile}: BASE_IMAGE defaults to {default!r}; the upstream base for DEBIAN_RELEASE is {expected!r}"
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=ids)
 def test_every_from_uses_an_arg_or_an_earlier_stage(dockerfile: Path) -> None:
     stages: set[str] = set()
     froms = [args for kw, args in instructions(dockerfile) if kw == "FROM"]
-    assert len(froms) >= 2, f"{dockerfile}: multi-stage expected (a builder stage and a runtime stage)"
+    if dockerfile in DOCKERFILES:
+        assert len(froms) >= 2, f"{dockerfile}: multi-stage expected (a builder stage and a runtime stage)"
     for args in froms:
         parts = args.split()
         image = parts[0]
@@ -80,7 +85,7 @@ def test_every_from_uses_an_arg_or_an_earlier_stage(dockerfile: Path) -> None:
             stages.add(parts[2])
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=ids)
 def test_final_user_is_not_root(dockerfile: Path) -> None:
     ins = instructions(dockerfile)
     last_from = max(i for i, (kw, _) in enumerate(ins) if kw == "FROM")
@@ -91,7 +96,7 @@ def test_final_user_is_not_root(dockerfile: Path) -> None:
     assert user.isdigit(), f"{dockerfile}: USER {users[-1]}: use a numeric uid so runAsNonRoot can verify it"
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=ids)
 def test_no_literal_versions_from_the_versions_file(dockerfile: Path) -> None:
     body = [line for line in dockerfile.read_text().splitlines() if not line.startswith("ARG BASE_IMAGE=")]
     text = "\n".join(body)
@@ -101,7 +106,7 @@ def test_no_literal_versions_from_the_versions_file(dockerfile: Path) -> None:
     assert not found, f"{dockerfile} spells {found} literally; take them as ARGs from config/versions.env"
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=ids)
 def test_args_are_versions_file_keys_without_defaults(dockerfile: Path) -> None:
     for kw, args in instructions(dockerfile):
         if kw != "ARG":
@@ -113,7 +118,7 @@ def test_args_are_versions_file_keys_without_defaults(dockerfile: Path) -> None:
         assert not default, f"{dockerfile}: ARG {name} has a default {default!r}; build.sh passes it"
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=ids)
 def test_no_secret_in_env_arg_or_copy(dockerfile: Path) -> None:
     for kw, args in instructions(dockerfile):
         if kw in {"ENV", "ARG"}:
@@ -133,6 +138,35 @@ def test_labels_and_entrypoint(dockerfile: Path) -> None:
         assert f"org.opencontainers.image.{key}=" in labels, f"{dockerfile}: no org.opencontainers.image.{key} label"
     assert '"${IMAGE_TAG}"' in labels, f"{dockerfile}: the version label must be IMAGE_TAG"
     assert any(kw == "ENTRYPOINT" for kw, _ in ins), f"{dockerfile}: no ENTRYPOINT"
+
+
+@pytest.mark.parametrize("dockerfile", THIRD_PARTY_DOCKERFILES, ids=ids)
+def test_third_party_labels_and_entrypoint(dockerfile: Path) -> None:
+    ins = instructions(dockerfile)
+    labels = " ".join(args for kw, args in ins if kw == "LABEL")
+    for key in ("title", "version", "revision", "base.name", "description"):
+        assert f"org.opencontainers.image.{key}=" in labels, f"{dockerfile}: no org.opencontainers.image.{key} label"
+    assert "${IMAGE_TAG}" not in labels, f"{dockerfile}: a third-party build is versioned by what it contains"
+    assert f'title="lakehouse/{dockerfile.parent.name}"' in labels
+    assert any(kw == "ENTRYPOINT" for kw, _ in ins), f"{dockerfile}: no ENTRYPOINT"
+
+
+def test_third_party_images_agree_with_the_build_script() -> None:
+    common = (IMAGES_DIR / "common.sh").read_text()
+    listed = set(re.search(r"^THIRD_PARTY_IMAGES=\(([^)]*)\)", common, re.M).group(1).split())  # type: ignore[union-attr]
+    assert listed == {p.parent.name for p in THIRD_PARTY_DOCKERFILES}, \
+        f"THIRD_PARTY_IMAGES in scripts/images/common.sh {sorted(listed)} != infra/images/*/Dockerfile"
+    assert not listed & {p.parent.name for p in DOCKERFILES}, "a name is both ours and third-party"
+    refs = subprocess.run(
+        ["bash", "-c", f"source {IMAGES_DIR / 'common.sh'} && for n in \"${{THIRD_PARTY_IMAGES[@]}}\"; do "
+                       "echo \"$n $(third_party_ref $n)\"; done"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\n")
+    assert {line.split()[0]: line.split()[1] for line in refs if line} == {
+        "postgres": f"lakehouse/postgres:{V['POSTGRES_MAJOR']}-{V['DEBIAN_RELEASE']}",
+        "kafka": f"lakehouse/kafka:{V['KAFKA_VERSION']}",
+        "minio": f"lakehouse/minio:{V['MINIO_VERSION']}",
+    }
 
 
 def test_python_images_share_identical_stages() -> None:
@@ -167,7 +201,7 @@ def test_build_script_passes_every_version_as_build_arg() -> None:
     passed = dict(a.split("=", 1) for a in out[1::2] if a)
     assert all(flag == "--build-arg" for flag in out[0::2] if flag), out
     assert passed == V, "version_build_args does not pass exactly config/versions.env"
-    used = set().union(*(arg_names(p) for p in DOCKERFILES)) - NON_VERSION_ARGS
+    used = set().union(*(arg_names(p) for p in ALL_DOCKERFILES)) - NON_VERSION_ARGS
     assert used <= set(passed), f"Dockerfile ARGs not passed by build.sh: {sorted(used - set(passed))}"
 
 
@@ -176,13 +210,13 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
     assert lines and "*" in lines, ".dockerignore must exclude everything by default"
     included = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert not any(p.startswith((".venv", ".local", ".git")) for p in included)
-    for dockerfile in DOCKERFILES:
+    for dockerfile in ALL_DOCKERFILES:
         for kw, args in instructions(dockerfile):
             if kw != "COPY" or "--from=" in args:
                 continue
-            source = args.split()[0]
-            assert any(source == inc or source.startswith(inc + "/") for inc in included), \
-                f"{dockerfile}: COPY {source} is excluded by .dockerignore"
+            for source in args.split()[:-1]:
+                assert any(source == inc or source.startswith(inc + "/") for inc in included), \
+                    f"{dockerfile}: COPY {source} is excluded by .dockerignore"
 
 
 @pytest.mark.parametrize(("args", "expected"), [
