@@ -24,6 +24,15 @@ OVERLAYS = ("kind", "prod")
 K8S_VERSION = "1.34.0"
 V = versions()
 OUR_IMAGES = {"spark-jobs", "kafka-connect", "connector-config", "flows", "serving-api", "loadgen"}
+# Local builds of third-party images (infra/images/<name>, scripts/images/third-party.sh) that the
+# kind overlay runs instead of the upstream images, with the tags derived from config/versions.env.
+LOCAL_THIRD_PARTY_TAGS = {
+    "postgres": f"{V['POSTGRES_MAJOR']}-{V['DEBIAN_RELEASE']}",
+    "kafka": V["KAFKA_VERSION"],
+    "minio": V["MINIO_VERSION"],
+}
+# The upstream image each stands in for; the Prefect server runs from lakehouse/flows in kind.
+UPSTREAM_OF = {"postgres": "postgres", "apache/kafka": "kafka", "minio/minio": "minio", "prefecthq/prefect": "flows"}
 # What Terraform puts into Secret lakehouse-secrets (docs/kubernetes.md, "The secrets contract").
 SECRET_KEYS = {
     "LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_SOURCE_CDC_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD",
@@ -151,10 +160,14 @@ def test_images_carry_the_pinned_versions(overlay: tuple[str, list[dict[str, Any
     name, objs = overlay
     refs = list(image_refs(objs))
     ours = {ref.split(":")[0].removeprefix("lakehouse/") for _, ref in refs if ref.startswith("lakehouse/")}
+    ours -= set(LOCAL_THIRD_PARTY_TAGS)
     assert ours >= OUR_IMAGES - {"loadgen"}, f"overlay {name}: images never used: {OUR_IMAGES - ours}"
     for where, ref in refs:
         repo, _, tag = ref.rpartition(":")
-        if repo.startswith("lakehouse/"):
+        if repo.startswith("lakehouse/") and repo.removeprefix("lakehouse/") in LOCAL_THIRD_PARTY_TAGS:
+            expected = LOCAL_THIRD_PARTY_TAGS[repo.removeprefix("lakehouse/")]
+            assert tag == expected, f"{where}: {ref} is not tagged {expected} (from config/versions.env)"
+        elif repo.startswith("lakehouse/"):
             assert repo.removeprefix("lakehouse/") in OUR_IMAGES, f"{where}: unknown image {ref}"
             assert tag == V["IMAGE_TAG"], f"{where}: {ref} is not tagged IMAGE_TAG={V['IMAGE_TAG']}"
         elif repo == "apache/kafka":
@@ -228,11 +241,36 @@ def test_pods_run_as_non_root(overlay: tuple[str, list[dict[str, Any]]]) -> None
             assert sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0, f"{where} may run as root"
             assert sc.get("allowPrivilegeEscalation") is False, f"{where} allows privilege escalation"
             assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{where} keeps capabilities"
-            if c["image"].startswith("lakehouse/"):
+            if c["image"].split(":")[0].removeprefix("lakehouse/") in OUR_IMAGES:
                 assert sc["runAsUser"] == 10001, f"{where}: our images run as uid 10001"
 
 
 # Requests and limits of every container in both overlays: test_deploy_consistency.py.
+
+
+def test_kind_runs_only_local_builds_and_prod_the_upstream_images() -> None:
+    """Nothing can be pulled where kind runs (docs/images.md): every image of the kind overlay
+    is a lakehouse/* build, each third-party one in place of its upstream image; prod keeps those."""
+    def images_by_workload(overlay: str) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for workload, spec, _ in pod_specs(render(overlay)):
+            for c in containers(spec):
+                found.setdefault(name_of(workload), set()).add(c["image"])
+        return found
+
+    kind, prod = images_by_workload("kind"), images_by_workload("prod")
+    kind_refs = {ref for refs in kind.values() for ref in refs}
+    assert all(ref.startswith("lakehouse/") for ref in kind_refs), \
+        f"kind runs images no registry here serves: {sorted(r for r in kind_refs if not r.startswith('lakehouse/'))}"
+    for upstream, local in UPSTREAM_OF.items():
+        users = [w for w, refs in prod.items() if any(r.split(":")[0] == upstream for r in refs)]
+        assert users, f"prod no longer runs {upstream}: update UPSTREAM_OF"
+        for workload in users:
+            assert any(r.split(":")[0] == f"lakehouse/{local}" for r in kind[workload]), \
+                f"kind: {workload} does not run lakehouse/{local} in place of {upstream}"
+    server = find(render("kind"), "Deployment", "prefect-server")["spec"]["template"]["spec"]["containers"][0]
+    assert server["args"][:3] == ["prefect", "server", "start"], \
+        "lakehouse/flows' entrypoint runs `prefect ...` as given only when the args start with the program"
 
 
 def test_kind_fits_in_8_gib() -> None:
