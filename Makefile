@@ -144,6 +144,12 @@ kind-node-image: docker-up images-base ## Build only kind's binaries and the nod
 	@scripts/kind/binaries.sh all
 	@scripts/kind/node-image.sh
 
+# `make e2e KEEP=1` keeps the cluster (and the deployment) for a look afterwards.
+KEEP ?= 0
+.PHONY: e2e
+e2e: setup ## End-to-end suite on the kind cluster: deploy, pipeline through Prefect, faults (KEEP=1)
+	LAKEHOUSE_E2E_KEEP_CLUSTER=$(KEEP) $(PY) -m pytest -m e2e tests/e2e -v -s --timeout 7200 $(PYTEST_ARGS)
+
 # ---- Deploy onto Kubernetes with Terraform (infra/terraform, docs/terraform.md) ----
 # `make deploy KUBE_CONTEXT=kind-lakehouse OVERLAY=kind`; extra -var flags through TF_VARS.
 KUBE_CONTEXT ?= kind-lakehouse
@@ -154,8 +160,10 @@ TF_DIR := infra/terraform
 TF_CACHE := $(or $(LAKEHOUSE_STACK_CACHE_DIR),$(HOME)/.cache/lakehouse)/terraform
 # State per kube context, outside git (it holds the generated passwords).
 TF_STATE ?= $(CURDIR)/$(TF_DIR)/.state/$(KUBE_CONTEXT).tfstate
-# Every terraform call uses the pinned binary and the offline provider mirror.
-TF := TF_CLI_CONFIG_FILE=$(TF_CACHE)/terraformrc TF_IN_AUTOMATION=1 $(TF_CACHE)/bin/$(TERRAFORM_VERSION)/terraform
+# Every terraform call uses the pinned binary and the offline provider mirror, and the kubectl
+# that `make kind-up` built (same minor as the cluster) when there is one.
+KIND_K8S_BIN := $(or $(LAKEHOUSE_STACK_CACHE_DIR),$(HOME)/.cache/lakehouse)/kind/bin/kubernetes-$(KUBERNETES_VERSION)
+TF := PATH="$(KIND_K8S_BIN):$$PATH" TF_CLI_CONFIG_FILE=$(TF_CACHE)/terraformrc TF_IN_AUTOMATION=1 $(TF_CACHE)/bin/$(TERRAFORM_VERSION)/terraform
 TF_DEPLOY_VARS = -var 'kube_context=$(KUBE_CONTEXT)' -var 'overlay=$(OVERLAY)' -var 'kubeconfig_path=$(KUBECONFIG_PATH)' $(TF_VARS)
 
 .PHONY: setup-deploy

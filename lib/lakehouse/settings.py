@@ -109,6 +109,9 @@ class MergeSettings(BaseSettings):
     kubernetes_image: str = Field("", description="executor image when spark_master is k8s://")
     kubernetes_namespace: str = Field("lakehouse", description="namespace of executor pods when spark_master is k8s://")
     executor_instances: int = Field(1, ge=1, description="executor pods when spark_master is k8s://")
+    executor_request_cores: str = Field(
+        "", description="CPU request of each executor pod, e.g. 250m (empty: Spark's default, one core); "
+        "small clusters need less than a core to schedule it")
     fault_point: str = Field(
         "", description="test hook: crash the job at this named point (before-write, after-commit)"
     )

@@ -43,7 +43,7 @@ def test_checksum_locks_match_the_versions_file(bundle: str, jar: str) -> None:
 
 
 # Variables that are not platform configuration: test switches.
-NOT_SETTINGS = {"LAKEHOUSE_TEST_KEEP_STACK"}
+NOT_SETTINGS = {"LAKEHOUSE_TEST_KEEP_STACK", "LAKEHOUSE_E2E_KEEP_CLUSTER"}
 
 
 def test_every_lakehouse_variable_in_the_repo_is_a_setting() -> None:

@@ -72,6 +72,8 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
                    .config("spark.kubernetes.namespace", merge.kubernetes_namespace)
                    .config("spark.kubernetes.authenticate.driver.serviceAccountName", "spark")
                    .config("spark.executor.instances", str(merge.executor_instances)))
+        if merge.executor_request_cores:
+            builder = builder.config("spark.kubernetes.executor.request.cores", merge.executor_request_cores)
     for key, value in catalog_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
