@@ -8,7 +8,7 @@
 # The overlay is rendered with `kubectl kustomize --load-restrictor LoadRestrictionsNone`
 # (it reads config/ outside k8s/). A generated wrapper kustomization on top of it sets
 #   - the namespace (NAMESPACE),
-#   - the image of every lakehouse/* container (IMAGE_REGISTRY prefix, IMAGE_TAG),
+#   - the image of every lakehouse/* container (IMAGE_REGISTRY prefix; IMAGE_TAG for our own),
 #   - the serving-api replicas (SERVING_API_REPLICAS),
 #   - the storage request of the postgres, minio and kafka StatefulSets' volume claim
 #     templates (*_STORAGE_GI), through a ConfigMap lakehouse-deploy-settings and
@@ -79,7 +79,11 @@ kustomize "$overlay_dir" >"$work/base.yaml" \
     for image in $images; do
       echo "  - name: $image"
       echo "    newName: ${IMAGE_REGISTRY:+$IMAGE_REGISTRY/}$image"
-      echo "    newTag: \"$IMAGE_TAG\""
+      # Only our deployables carry IMAGE_TAG; the local builds of third-party images
+      # (lakehouse/postgres, kafka, minio: infra/images/) keep the upstream version tag.
+      if [ -f "$REPO_ROOT/services/${image#lakehouse/}/Dockerfile" ]; then
+        echo "    newTag: \"$IMAGE_TAG\""
+      fi
     done
   fi
   if [ -n "${SERVING_API_REPLICAS:-}" ] && names_of_kind Deployment "$work/base.yaml" | grep -qx serving-api; then
