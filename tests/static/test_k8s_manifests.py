@@ -156,6 +156,22 @@ def image_refs(objs: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
                     yield f"{name_of(obj)} {key}", value
 
 
+def test_image_rewrites_touch_only_image_values(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    # The images: entries rewrite configured value fields too (base/image-fields.yaml). An env
+    # value that merely equals an image's name (PGHOST=postgres) must stay what it was.
+    _, objs = overlay
+    images = {ref.rsplit(":", 1)[0] for _, ref in image_refs(objs)}
+    for obj, spec, _ in pod_specs(objs):
+        for c in containers(spec):
+            for env in c.get("env", []):
+                value = env.get("value")
+                if isinstance(value, str) and ":" in value and value.rsplit(":", 1)[0] in images:
+                    assert env["name"].endswith("IMAGE"), f"{name_of(obj)}: env {env['name']}={value} was rewritten"
+    init = find(objs, "Job", "postgres-init")
+    assert {e["name"]: e.get("value") for e in containers(init["spec"]["template"]["spec"])[0]["env"]}["PGHOST"] \
+        == "postgres"
+
+
 def test_images_carry_the_pinned_versions(overlay: tuple[str, list[dict[str, Any]]]) -> None:
     name, objs = overlay
     refs = list(image_refs(objs))
