@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System packages for the local stack: PostgreSQL server, OpenJDK, Maven, Go, Python venv.
+# System packages for the local stack: PostgreSQL server, OpenJDK, Maven, Go, Python venv, jq.
 # Skips apt entirely when everything is already present, so a second run is instant.
 source "$(dirname "$0")/common.sh"
 
@@ -11,10 +11,12 @@ java -version 2>&1 | grep -q "version \"$JAVA_MAJOR\." || missing+=("openjdk-$JA
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# jq: the kind node's runc wrapper uses it; its static test runs it here too
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  info "system packages: all present (PostgreSQL $POSTGRES_MAJOR, OpenJDK $JAVA_MAJOR, Maven, Go, python3-venv)"
+  info "system packages: all present (PostgreSQL $POSTGRES_MAJOR, OpenJDK $JAVA_MAJOR, Maven, Go, python3-venv, jq)"
   exit 0
 fi
 command -v apt-get >/dev/null 2>&1 || die "missing system packages: ${missing[*]}" \

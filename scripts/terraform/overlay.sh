@@ -164,6 +164,17 @@ if [ "$action" = "apply" ]; then
   fi
   for kind in deployment statefulset; do
     for name in $(kubectl_ -n "$NAMESPACE" get "$kind" -o name); do
+      # Readiness of some workloads means "has data" (the serving API is ready once the
+      # pipeline has published): on a fresh deploy, wait only until their pods run.
+      waits_for=$(kubectl_ -n "$NAMESPACE" get "$name" -o jsonpath='{.metadata.annotations.lakehouse\.io/deploy-waits-for}')
+      if [ "$waits_for" = started ]; then
+        selector=$(kubectl_ -n "$NAMESPACE" get "$name" -o go-template='{{range $k, $v := .spec.selector.matchLabels}}{{$k}}={{$v}},{{end}}')
+        info "waiting for $name to start (up to ${ROLLOUT_TIMEOUT:-10m}; it turns ready once data is published)"
+        kubectl_ -n "$NAMESPACE" wait pod -l "${selector%,}" --for=jsonpath='{.status.phase}'=Running \
+          --timeout="${ROLLOUT_TIMEOUT:-10m}" >/dev/null \
+          || die "$name did not start" "kubectl --context $KUBE_CONTEXT -n $NAMESPACE describe $name; and its pods' logs"
+        continue
+      fi
       info "waiting for $name (up to ${ROLLOUT_TIMEOUT:-10m})"
       kubectl_ -n "$NAMESPACE" rollout status "$name" --timeout="${ROLLOUT_TIMEOUT:-10m}" \
         || die "$name did not become ready" "kubectl --context $KUBE_CONTEXT -n $NAMESPACE describe $name; and its pods' logs"
