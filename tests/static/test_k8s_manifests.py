@@ -358,6 +358,18 @@ def test_prefect_flow_runs_get_settings_secrets_and_registry(overlay: tuple[str,
     assert variables["service_account_name"]["default"] == "prefect-flows"
 
 
+def test_the_kubernetes_worker_accepts_the_base_job_template() -> None:
+    # The worker validates the resolved template against its own required paths when it submits
+    # a run (a missing one crashes every flow run at submission, as the first kind deploy showed).
+    from prefect.utilities.templating import apply_values
+    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+    template = json.loads((REPO / "k8s" / "base" / "prefect" / "base-job-template.json").read_text())
+    values = {k: v.get("default") for k, v in template["variables"]["properties"].items()}
+    values.update(annotations={}, labels={}, name="run", command="prefect flow-run execute", env={},
+                  image="lakehouse/flows:0.1.0")
+    KubernetesWorkerJobConfiguration(**apply_values(template["job_configuration"], values))
+
+
 def test_skaffold_builds_our_images_and_deploys_the_overlays() -> None:
     config = yaml.safe_load((REPO / "skaffold.yaml").read_text())
     assert config["apiVersion"].startswith("skaffold/v4beta")
