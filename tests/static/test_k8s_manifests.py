@@ -299,6 +299,30 @@ def test_kind_fits_in_8_gib() -> None:
     assert total <= KIND_MEMORY_BUDGET, f"kind: memory limits add up to {total / 1024**3:.2f} GiB (> 8 GiB)"
 
 
+def cpu_millis(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def test_kind_cpu_requests_leave_room_for_a_pipeline_run() -> None:
+    # A kind node here has 2 CPUs; kubeadm's control plane and CoreDNS request ~850m. A pipeline run
+    # adds a flow-run pod, a Spark driver Job and an executor: all must schedule at once.
+    objs = render("kind")
+    platform = sum(replicas * cpu_millis(c["resources"]["requests"]["cpu"])
+                   for w, spec, replicas in pod_specs(objs) if w["kind"] in ("Deployment", "StatefulSet")
+                   for c in containers(spec))
+    template = json.loads(generated(objs, "prefect-base-job-template")[0]["data"]["base-job-template.json"])
+    flow_run = cpu_millis(template["variables"]["properties"]["cpu_request"].get("default") or "0")
+    from flows.kubernetes_jobs import job_manifest
+    from lakehouse.settings import Settings
+    settings_cm = find(objs, "ConfigMap", "lakehouse-settings")["data"]
+    driver = cpu_millis(job_manifest(Settings.model_construct(), ["x"], "x")["spec"]["template"]["spec"]
+                        ["containers"][0]["resources"]["requests"]["cpu"])
+    executor = cpu_millis(settings_cm["LAKEHOUSE_MERGE_EXECUTOR_REQUEST_CORES"])
+    total = 850 + platform + flow_run + driver + executor
+    assert total <= 2000, f"kind: CPU requests {total}m > 2000m (platform {platform}m, flow run {flow_run}m, " \
+        f"driver {driver}m, executor {executor}m)"
+
+
 def test_kind_runs_single_replicas_without_claims() -> None:
     objs = render("kind")
     assert all(replicas == 1 for _, _, replicas in pod_specs(objs))
