@@ -62,7 +62,21 @@ def run_local_job(argv: list[str], *, timeout_s: float) -> Any:
     reader.join(timeout=10)
     if proc.returncode != 0:
         raise JobFailed(f"{argv[0]} exited {proc.returncode}:\n" + "\n".join(tail[-20:]))
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    if not lines:
-        raise JobFailed(f"{argv[0]} printed no result")
-    return json.loads(lines[-1])
+    return last_json_result(out, argv[0])
+
+
+def last_json_result(output: str, what: str) -> Any:
+    """The last line of `output` that is a JSON object or array: the CLI's result.
+
+    Pod logs interleave stdout with stderr, where Spark prints progress lines that also start
+    with `[` (`[Stage 3:> ...`), so a line counts only if it parses."""
+    for line in reversed(output.splitlines()):
+        line = line.strip()
+        if line.startswith(("[", "{")):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, (list, dict)):
+                return value
+    raise JobFailed(f"{what} printed no JSON result")

@@ -11,7 +11,6 @@ controller (backoffLimit) and the merge resumes from its Iceberg checkpoint.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from typing import Any
@@ -20,7 +19,7 @@ from kubernetes_asyncio import client, config
 from lakehouse.settings import Settings
 from prefect.logging import get_run_logger
 
-from flows.jobs import JobFailed
+from flows.jobs import JobFailed, last_json_result
 
 # Names the manifests under k8s/ give these objects.
 SETTINGS_CONFIGMAP = "lakehouse-settings"
@@ -83,10 +82,7 @@ async def _run(settings: Settings, argv: list[str], timeout_s: float) -> Any:
             if time.monotonic() > deadline:
                 raise JobFailed(f"Job {ns}/{name} did not finish in {timeout_s:.0f}s")
             await asyncio.sleep(5)
-        lines = [ln for ln in (await _logs(core, ns, name)).splitlines() if ln.startswith(("[", "{"))]
-        if not lines:
-            raise JobFailed(f"Job {ns}/{name} printed no result")
-        return json.loads(lines[-1])
+        return last_json_result(await _logs(core, ns, name), f"Job {ns}/{name}")
 
 
 async def _logs(core: client.CoreV1Api, ns: str, job: str, tail: int | None = None) -> str:

@@ -43,3 +43,16 @@ def test_driver_job_takes_settings_from_the_shared_configmap_and_secret(monkeypa
     assert not any("PASSWORD" in e["name"] for e in container.get("env", []))
     assert pod["serviceAccountName"] == "spark" and pod["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] >= 1  # a deleted driver pod is replaced
+
+
+def test_the_result_is_the_last_json_line_not_a_spark_progress_line() -> None:
+    from flows.jobs import JobFailed, last_json_result
+    log = "\n".join([
+        'starting', '[{"table": "shop.orders", "lag": 0}]',
+        "[Stage 138:>                          (0 + 1) / 2][Stage 138:=====>      (1 + 1) / 2]",
+        "26/11/23 18:44:15 WARN AdminClientConfig: ...", "",
+    ])
+    assert last_json_result(log, "merge") == [{"table": "shop.orders", "lag": 0}]
+    assert last_json_result('{"a": 1}\n{"b": 2}\n', "x") == {"b": 2}
+    with pytest.raises(JobFailed, match="merge printed no JSON result"):
+        last_json_result("[Stage 1:> (0 + 1) / 2]\n42\n", "merge")

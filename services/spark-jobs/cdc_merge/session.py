@@ -62,6 +62,8 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
         .config("spark.sql.shuffle.partitions", str(merge.shuffle_partitions))
         .config("spark.driver.memory", merge.driver_memory)
         .config("spark.ui.enabled", "false")
+        # No progress bars: in a pod they land in the same log as the JSON result.
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
     )
     if merge.driver_host:
