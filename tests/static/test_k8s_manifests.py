@@ -312,8 +312,9 @@ def test_kind_cpu_requests_leave_room_for_a_pipeline_run() -> None:
                    for c in containers(spec))
     template = json.loads(generated(objs, "prefect-base-job-template")[0]["data"]["base-job-template.json"])
     flow_run = cpu_millis(template["variables"]["properties"]["cpu_request"].get("default") or "0")
-    from flows.kubernetes_jobs import job_manifest
     from lakehouse.settings import Settings
+
+    from flows.kubernetes_jobs import job_manifest
     settings_cm = find(objs, "ConfigMap", "lakehouse-settings")["data"]
     driver = cpu_millis(job_manifest(Settings.model_construct(), ["x"], "x")["spec"]["template"]["spec"]
                         ["containers"][0]["resources"]["requests"]["cpu"])
