@@ -46,10 +46,7 @@ for n in "${names[@]}"; do
   ref=$(image_ref "$n")
   step "[$i/${#names[@]}] building $ref (services/$n/Dockerfile, base $base)"
   start=$SECONDS
-  "$DOCKER_BIN" build --progress="${BUILD_PROGRESS:-auto}" -f "$REPO_ROOT/services/$n/Dockerfile" \
-    -t "$ref" "${build_args[@]}" "${secret[@]}" "$REPO_ROOT" \
-    || die "building $ref failed (services/$n/Dockerfile)" \
-           "read docker's output above; BUILD_PROGRESS=plain shows every step's log"
+  docker_build "$ref" "services/$n/Dockerfile" "${build_args[@]}" "${secret[@]}"
   took[$n]=$((SECONDS - start))
 done
 

@@ -102,3 +102,12 @@ stage_jar_bundles() {
 
 # image_size_mb REF: the image's size as `docker images` counts it, in MB.
 image_size_mb() { "$DOCKER_BIN" image inspect -f '{{.Size}}' "$1" | awk '{printf "%.0f", $1/1e6}'; }
+
+# Build one image with BuildKit from the repository root as context:
+#   docker_build REF DOCKERFILE(relative to the repo) [more `docker build` arguments...]
+docker_build() {
+  local ref=$1 file=$2
+  shift 2
+  "$DOCKER_BIN" build --progress="${BUILD_PROGRESS:-auto}" -f "$REPO_ROOT/$file" -t "$ref" "$@" "$REPO_ROOT" \
+    || die "building $ref failed ($file)" "read docker's output above; BUILD_PROGRESS=plain shows every step's log"
+}

@@ -63,10 +63,7 @@ for n in "${names[@]}"; do
   ref=$(third_party_ref "$n")
   step "[$i/${#names[@]}] building $ref (infra/images/$n/Dockerfile, base $base)"
   start=$SECONDS
-  "$DOCKER_BIN" build --progress="${BUILD_PROGRESS:-auto}" -f "$REPO_ROOT/infra/images/$n/Dockerfile" \
-    -t "$ref" "${build_args[@]}" "$REPO_ROOT" \
-    || die "building $ref failed (infra/images/$n/Dockerfile)" \
-           "read docker's output above; BUILD_PROGRESS=plain shows every step's log"
+  docker_build "$ref" "infra/images/$n/Dockerfile" "${build_args[@]}"
   took[$n]=$((SECONDS - start))
 done
 build_s=$((SECONDS - start_all))
