@@ -112,6 +112,11 @@ class TableDiff:
                 f"({len(self.extra)}), changed {self.changed[:limit]} ({len(self.changed)})")
 
 
+def diff_table(conninfo: str, table: Any, spec: TableSpec) -> TableDiff:
+    """Compare a silver table (pyiceberg) with its PostgreSQL source, row for row."""
+    return diff_rows(spec.source, source_rows(conninfo, spec), lake_rows(table, spec))
+
+
 def diff_rows(name: str, source: dict[tuple[Any, ...], Row], lake: dict[tuple[Any, ...], Row],
               columns: list[str] | None = None) -> TableDiff:
     """Compare keyed rows on the source's columns (or `columns`); lake-only columns are ignored."""

@@ -25,8 +25,7 @@ build_kubernetes() {
   step "Building Kubernetes $KUBERNETES_VERSION from k8s.io/kubernetes (${bins[*]}; ~6 min cold on 2 cores)"
   local work="$KIND_CACHE/src/kubernetes-$KUBERNETES_VERSION"
   mkdir -p "$work" "$K8S_BIN_DIR"
-  go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION" \
-    || die "the Go module proxy did not serve k8s.io/kubernetes@$KUBERNETES_VERSION" "check GOPROXY and the version in config/versions.env"
+  go_module_dir k8s.io/kubernetes "$KUBERNETES_VERSION" >/dev/null
   local upstream_mod
   upstream_mod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$KUBERNETES_VERSION.mod"
   {

@@ -13,7 +13,12 @@ KUBECTL_BUILT="$K8S_BIN_DIR/kubectl"
 KIND_CLUSTER_NAME="${KIND_CLUSTER_NAME:-lakehouse}"
 KIND_NODE_IMAGE="${KIND_NODE_IMAGE:-lakehouse/kind-node:$KUBERNETES_VERSION}"
 KIND_BASE_IMAGE="${KIND_BASE_IMAGE:-lakehouse/kind-base:$KIND_VERSION}"
-KIND_MODULE_DIR() { go env GOMODCACHE | sed "s|\$|/sigs.k8s.io/kind@$KIND_VERSION|"; }
+# A Go module's source directory, downloaded first when missing: go_module_dir MODULE VERSION
+go_module_dir() {
+  go mod download "$1@$2" >/dev/null \
+    || die "the Go module proxy did not serve $1@$2" "check GOPROXY and the version in config/versions.env"
+  echo "$(go env GOMODCACHE)/$1@$2"
+}
 
 need_go() {
   command -v go >/dev/null 2>&1 || die "the Go toolchain is not installed (kind, Kubernetes, etcd and CoreDNS are built from their Go modules)" \

@@ -22,9 +22,8 @@ for b in etcd coredns crictl; do
   [ -x "$ADDON_BIN_DIR/$b" ] || die "$b is not built ($ADDON_BIN_DIR)" "run: scripts/kind/binaries.sh (make kind-up does)"
 done
 
-kind_files="$(KIND_MODULE_DIR)/images/base/files"
-[ -d "$kind_files" ] || go mod download "sigs.k8s.io/kind@$KIND_VERSION" >/dev/null
-[ -d "$kind_files" ] || die "kind's base files are missing ($kind_files)" "check that the Go module proxy serves sigs.k8s.io/kind@$KIND_VERSION"
+kind_files="$(go_module_dir sigs.k8s.io/kind "$KIND_VERSION")/images/base/files"
+k8s_src="$(go_module_dir k8s.io/kubernetes "$KUBERNETES_VERSION")"
 
 # Everything that shapes the node image, hashed: a change to any of it rebuilds.
 inputs=$( { grep -E '^(KIND|KUBERNETES|ETCD|COREDNS|PAUSE|CRICTL|DEBIAN)_' "$REPO_ROOT/config/versions.env";
@@ -40,8 +39,7 @@ cp -r "$kind_files" "$ctx/kind-files" && chmod -R u+w "$ctx/kind-files"
 cp -r "$REPO_ROOT/infra/kind/node" "$ctx/node"
 for b in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do cp -l "$K8S_BIN_DIR/$b" "$ctx/bin/" 2>/dev/null || cp "$K8S_BIN_DIR/$b" "$ctx/bin/"; done
 for b in etcd coredns; do cp -l "$ADDON_BIN_DIR/$b" "$ctx/bin/" 2>/dev/null || cp "$ADDON_BIN_DIR/$b" "$ctx/bin/"; done
-cp "$(go env GOMODCACHE)/k8s.io/kubernetes@$KUBERNETES_VERSION/build/pause/linux/pause.c" "$ctx/pause.c" 2>/dev/null \
-  || { go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION" >/dev/null && cp "$(go env GOMODCACHE)/k8s.io/kubernetes@$KUBERNETES_VERSION/build/pause/linux/pause.c" "$ctx/pause.c"; }
+cp "$k8s_src/build/pause/linux/pause.c" "$ctx/pause.c"
 
 progress="${BUILD_PROGRESS:-plain}"
 step "Building the kind base image $KIND_BASE_IMAGE (Debian bookworm + kind $KIND_VERSION's base files)"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 from lakehouse.lake import open_catalog
-from lakehouse.reconcile import diff_rows, lake_rows, source_rows
+from lakehouse.reconcile import diff_table
 from loadgen.workload import Workload
 
 from tests.e2e.cluster import REPO, Platform, settings_from
@@ -41,8 +41,7 @@ def run_deployment(platform: Platform, name: str, timeout: int = 2400) -> subpro
 def workload(settings: Any, ops: int, seed: int) -> None:
     with psycopg.connect(settings.source.conninfo(), autocommit=True) as conn:
         wl = Workload(conn, seed=seed)
-        if conn.execute("SELECT count(*) FROM shop.products").fetchone()[0] == 0:  # type: ignore[index]
-            wl.seed()
+        wl.seed_if_empty()
         wl.run(ops=ops)
 
 
@@ -50,8 +49,7 @@ def assert_silver_equals_source(settings: Any) -> None:
     catalog = open_catalog(settings)
     problems, summary = [], []
     for spec in settings.registry().tables:
-        d = diff_rows(spec.source, source_rows(settings.source.conninfo(), spec),
-                      lake_rows(catalog.load_table(spec.iceberg), spec))
+        d = diff_table(settings.source.conninfo(), catalog.load_table(spec.iceberg), spec)
         summary.append(d.summary())
         if not d.equal:
             problems.append(d.summary())

@@ -71,8 +71,7 @@ def test_connect_and_kafka_restarts_mid_stream_lose_nothing(stack: Any, merge: A
         try:
             with psycopg.connect(stack.settings.source.conninfo(), autocommit=True) as conn:
                 wl = Workload(conn, seed=99)
-                if conn.execute("SELECT count(*) FROM shop.products").fetchone()[0] == 0:  # type: ignore[index]
-                    wl.seed()
+                wl.seed_if_empty()
                 while not stop.is_set():
                     wl.run(ops=20, rate=100)
         except BaseException as exc:  # noqa: BLE001 - reported by the test below

@@ -32,8 +32,7 @@ def run(
     try:
         with psycopg.connect(source.conninfo(), autocommit=True) as conn:
             wl = Workload(conn, seed=seed)
-            if conn.execute("SELECT count(*) FROM shop.products").fetchone()[0] == 0:  # type: ignore[index]
-                wl.seed()
+            wl.seed_if_empty()
             stats = wl.run(ops=ops or None, duration_s=duration or None, rate=rate, progress=report)
     except psycopg.OperationalError as exc:
         typer.secho(f"error: cannot reach the source database: {exc}", fg="red", err=True)

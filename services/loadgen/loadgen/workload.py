@@ -161,6 +161,11 @@ class Workload:
                 self.new_product()
         self.stats.ops["seed"] += customers + products
 
+    def seed_if_empty(self, customers: int = 50, products: int = 30) -> None:
+        """Seed (see `seed`) unless the shop already has products, e.g. from an earlier run."""
+        if self.conn.execute("SELECT count(*) FROM shop.products").fetchone()[0] == 0:  # type: ignore[index]
+            self.seed(customers=customers, products=products)
+
     def step(self) -> str:
         """Run one random operation in its own transaction; return its name."""
         weights = [w for w, _ in self._ops]

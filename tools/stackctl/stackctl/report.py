@@ -6,7 +6,7 @@ import sys
 
 import psycopg
 from lakehouse.lake import open_catalog
-from lakehouse.reconcile import diff_rows, lake_rows, source_rows
+from lakehouse.reconcile import diff_table
 from lakehouse.settings import ConfigError, get_settings
 from psycopg import sql
 from pyiceberg.exceptions import NoSuchTableError
@@ -36,7 +36,7 @@ def main() -> int:
             continue
         bronze_name = f"{registry.lake.bronze_namespace}.{spec.iceberg.split('.')[1]}"
         bronze_count = catalog.load_table(bronze_name).scan().count()
-        d = diff_rows(spec.source, source_rows(settings.source.conninfo(), spec), lake_rows(silver, spec))
+        d = diff_table(settings.source.conninfo(), silver, spec)
         all_equal &= d.equal
         state = "equal row for row" if d.equal else d.summary(3)
         print(f"{spec.source:<20} {pg_count:>9} {d.lake_count:>9} {bronze_count:>9}  {state}")
