@@ -86,3 +86,31 @@ def row_fields(envelope_schema: str | dict[str, Any]) -> list[FieldSchema]:
         )
         for f in row.get("fields", [])
     ]
+
+
+_SCHEMA_START = '{"schema":'
+PAYLOAD_MARK = ',"payload":'
+
+
+def schema_head(value: bytes) -> bytes | None:
+    """The bytes of a JSON-converter value up to and including `,"payload":`, or None.
+
+    Kafka Connect's JSON converter writes compact `{"schema":{...},"payload":{...}}`, so every
+    record with the same schema starts with the same head, byte for byte; a consumer that
+    compares heads can skip parsing and hashing the schema (most of each record). The end of
+    the schema object is found by a JSON parser, not by searching for the marker, which a
+    schema parameter could contain.
+    """
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith(_SCHEMA_START):
+        return None
+    try:
+        schema, end = json.JSONDecoder().raw_decode(text, len(_SCHEMA_START))
+    except ValueError:
+        return None
+    if not isinstance(schema, dict) or not text.startswith(PAYLOAD_MARK, end):
+        return None
+    return text[: end + len(PAYLOAD_MARK)].encode("utf-8")

@@ -32,7 +32,7 @@ def shop_specs(stack: Any) -> list[TableSpec]:
 def seeded(stack: Any, request: pytest.FixtureRequest) -> Iterator[None]:
     """The shop tables hold data (other tests of the session may have filled them already)."""
     with psycopg.connect(stack.settings.source.conninfo(), autocommit=True) as conn:
-        wl = Workload(conn, seed=zlib.crc32(request.node.name.encode()))  # distinct per test: unique emails
+        wl = Workload(conn, seed=zlib.crc32(request.node.name.encode()))
         wl.seed_if_empty(customers=60, products=30)
         wl.run(ops=300)
     yield

@@ -27,3 +27,15 @@ def test_random_workload_of_ten_thousand_changes(stack: Any, merge: Any, assert_
         assert len(offsets) == len(set(offsets)), f"duplicate offsets in bronze of {source}"
     # a second run finds nothing new and changes nothing
     assert merge(list(SHOP)) == []
+
+
+def test_workloads_with_the_same_seed_share_one_database(stack: Any) -> None:
+    # The seed repeats the operations, not the unique values: a second run of the same seed on the
+    # same database must not collide on customers.email or products.sku (it once failed CI).
+    with psycopg.connect(stack.settings.source.conninfo(), autocommit=True) as conn:
+        for _ in range(2):
+            Workload(conn, seed=1).seed(customers=5, products=5)
+        emails, skus = conn.execute(
+            "SELECT (SELECT count(DISTINCT email) FROM shop.customers WHERE email LIKE 'user%%'),"
+            " (SELECT count(DISTINCT sku) FROM shop.products)").fetchone()  # type: ignore[misc]
+    assert emails >= 10 and skus >= 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ class Workload:
     def __init__(self, conn: psycopg.Connection, seed: int | None = None) -> None:
         self.conn = conn
         self.rng = random.Random(seed)
+        # The seed makes the sequence of operations repeatable; unique columns (email, sku) must
+        # also stay unique across workloads with the same seed on one database, so they carry a
+        # per-instance tag and a counter instead of seeded random numbers.
+        self._tag = uuid.uuid4().hex[:10]
+        self._serial = 0
         self.stats = WorkloadStats()
         self._ops: list[tuple[float, Callable[[], bool]]] = [
             (8, self.new_customer), (4, self.update_customer), (1, self.delete_customer),
@@ -52,11 +58,15 @@ class Workload:
         row = self._one(f"SELECT id FROM shop.{table} WHERE id >= %s AND {where} ORDER BY id LIMIT 1", (probe,))
         return None if row is None else int(row[0])
 
+    def _unique(self) -> str:
+        self._serial += 1
+        return f"{self._tag}{self._serial:x}"
+
     def new_customer(self) -> bool:
         n = self.rng.getrandbits(48)
         self.conn.execute(
             "INSERT INTO shop.customers (email, name, country) VALUES (%s, %s, %s)",
-            (f"user{n}@example.com", f"Customer {n % 100000}", self.rng.choice(COUNTRIES)),
+            (f"user{self._unique()}@example.com", f"Customer {n % 100000}", self.rng.choice(COUNTRIES)),
         )
         return True
 
@@ -81,7 +91,7 @@ class Workload:
         price = Decimal(self.rng.randint(100, 50000)) / 100
         self.conn.execute(
             "INSERT INTO shop.products (sku, name, price, attributes) VALUES (%s, %s, %s, %s)",
-            (f"SKU-{n:x}", f"Product {n % 10000}", price, f'{{"color": "c{n % 7}", "weight_g": {n % 900}}}'),
+            (f"SKU-{self._unique()}", f"Product {n % 10000}", price, f'{{"color": "c{n % 7}", "weight_g": {n % 900}}}'),
         )
         return True
 

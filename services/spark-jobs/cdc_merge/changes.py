@@ -7,41 +7,53 @@ reason), or the good set that feeds bronze and the silver MERGE.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from lakehouse.debezium import ROW_OPS, UNAVAILABLE_VALUE, UNAVAILABLE_VALUE_BASE64, EnvelopeError, row_fields
+from lakehouse.debezium import (
+    PAYLOAD_MARK,
+    ROW_OPS,
+    UNAVAILABLE_VALUE,
+    UNAVAILABLE_VALUE_BASE64,
+    EnvelopeError,
+    row_fields,
+)
 from lakehouse.registry import Registry, TableSpec
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from cdc_merge.kafka_offsets import OffsetRange
 from cdc_merge.typemap import ColumnType, column_type
 
 # The value schema is not in the parsed struct: materialising it (several KB) for every
-# record dominated the parse. Records are grouped by a hash of the schema's raw text
-# instead, and each distinct schema is read once, from Kafka, by `sample_schemas`.
-ENVELOPE = (
-    "struct<payload:struct<before:string, after:string, op:string, ts_ms:bigint,"
-    " source:struct<schema:string, table:string, lsn:bigint, txId:bigint, ts_ms:bigint>>>"
+# record dominated the parse. Records are grouped by their schema's raw text instead, and
+# each distinct schema is read once, from Kafka, by `batch_schemas`.
+PAYLOAD = (
+    "struct<before:string, after:string, op:string, ts_ms:bigint,"
+    " source:struct<schema:string, table:string, lsn:bigint, txId:bigint, ts_ms:bigint>>"
 )
+ENVELOPE = f"struct<payload:{PAYLOAD}>"
 _HAS_SCHEMA = '{"schema":{'
-_PAYLOAD_MARK = ',"payload":'
 
 
-def schema_hash(value: Column) -> Column:
+def schema_hash(value_sql: str) -> Column:
     """A hash of the envelope's schema text, or null when the value carries no schema.
 
-    Kafka Connect's JSON converter writes `{"schema":...,"payload":...}` compactly, so the
-    schema is everything before the payload marker; other layouts hash the whole value
-    (each such record is then its own schema, parsed on its own).
+    `value_sql` is the SQL of the value as a string. Kafka Connect's JSON converter writes
+    `{"schema":...,"payload":...}` compactly, so the schema is everything before the payload
+    marker; other layouts hash the whole value (each such record is then its own schema,
+    parsed on its own).
     """
-    mark = F.instr(value, _PAYLOAD_MARK)
-    head = F.when(mark > 0, F.expr(f"substring(value, 1, instr(value, '{_PAYLOAD_MARK}'))")).otherwise(value)
+    value = F.expr(value_sql)
+    mark = F.instr(value, PAYLOAD_MARK)
+    head = F.when(mark > 0, F.expr(f"substring({value_sql}, 1, instr({value_sql}, '{PAYLOAD_MARK}'))")
+                  ).otherwise(value)
     has_schema = value.startswith(_HAS_SCHEMA) | F.get_json_object(value, "$.schema.type").isNotNull()
     return F.when(has_schema, F.hex(F.xxhash64(head)))
-ROW_MAP = "map<string,string>"
+
+
 
 
 def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFrame:
@@ -61,20 +73,39 @@ def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFra
     )
 
 
-def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
-    """Parse envelopes and give each record a `reason` (null when it is a usable change)."""
-    registered = F.array(*[F.lit(t.source) for t in registry.tables])
+def classify(raw: DataFrame, registry: Registry, spec: TableSpec, heads: Sequence[bytes] = ()) -> DataFrame:
+    """Parse envelopes and give each record a `reason` (null when it is a usable change).
+
+    `heads` are schema heads (`lakehouse.debezium.schema_head`) expected in the batch, such as
+    those of its first and last records. A record that starts with one of them byte for byte
+    has that schema: only its payload is parsed, and its schema id is the head's number. Any
+    other record takes the general path: the whole envelope parsed, its schema text hashed.
+    """
     df = raw.select(
         F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_ts"), F.col("key").cast("string").alias("key"),
-        F.col("value").cast("string").alias("value"),
+        F.col("value").alias("raw_value"),
     )
-    df = df.select("*", F.from_json("value", ENVELOPE).alias("env"), schema_hash(F.col("value")).alias("schema_id"))
-    p = F.col("env.payload")
+    head_no = F.lit(None).cast("int")
+    for i, head in reversed(list(enumerate(heads))):
+        head_no = F.when(F.substring("raw_value", 1, len(head)) == F.lit(head), F.lit(i)).otherwise(head_no)
+    df = df.select("*", head_no.alias("head_no"))
+    text_sql = "CAST(raw_value AS STRING)"
+    text = F.expr(text_sql)
+    payload = F.from_json(text, ENVELOPE)["payload"]
+    schema_id = schema_hash(text_sql)
+    for i, head in enumerate(heads):
+        # The payload is what lies between the head and the envelope's closing brace.
+        body = F.expr(f"substring(raw_value, {len(head) + 1}, length(raw_value) - {len(head) + 1})")
+        payload = F.when(F.col("head_no") == i, F.from_json(body.cast("string"), PAYLOAD)).otherwise(payload)
+        schema_id = F.when(F.col("head_no") == i, F.lit(f"head{i}")).otherwise(schema_id)
+    registered = F.array(*[F.lit(t.source) for t in registry.tables])
+    df = df.select("*", payload.alias("payload"), schema_id.alias("schema_id"))
+    p = F.col("payload")
     src_table = F.concat_ws(".", p["source"]["schema"], p["source"]["table"])
     reason = (
-        F.when(F.col("value").isNull(), F.lit(None))
-        .when(F.col("env").isNull() | p.isNull() | p["op"].isNull(),
+        F.when(F.col("raw_value").isNull(), F.lit(None))
+        .when(p.isNull() | p["op"].isNull(),
               F.lit("malformed: not a JSON Debezium change event"))
         .when(~p["op"].isin(*ROW_OPS), F.concat(F.lit("unsupported op code '"), p["op"], F.lit("'")))
         .when(~F.array_contains(registered, src_table),
@@ -86,10 +117,10 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec) -> DataFrame:
     )
     return df.select(
         "topic", "kafka_partition", "kafka_offset", "kafka_ts", "key",
-        F.col("value").isNull().alias("tombstone"),
+        F.col("raw_value").isNull().alias("tombstone"),
         reason.alias("reason"),
         # The raw value is kept only where it must be dead-lettered; the rest is parsed.
-        F.when(reason.isNotNull(), F.col("value")).alias("value"),
+        F.when(reason.isNotNull(), text).alias("value"),
         "schema_id",
         p["op"].alias("op"), p["before"].alias("before"), p["after"].alias("after"),
         p["source"]["lsn"].alias("lsn"), p["source"]["txId"].alias("tx_id"),
@@ -140,7 +171,10 @@ def typed_changes(good: DataFrame, spec: TableSpec, table_columns: dict[str, str
     `converters` holds, per column present in the batch, the newest accepted conversion;
     table columns absent from the batch (dropped at the source) become null.
     """
-    row = F.when(F.col("op") == "d", F.from_json("before", ROW_MAP)).otherwise(F.from_json("after", ROW_MAP))
+    # Every field as its JSON text; the converters then type it. A struct, unlike a map, is
+    # read by position, not by a key search per column.
+    row_type = StructType([StructField(c, StringType()) for c in dict.fromkeys([*spec.primary_key, *converters])])
+    row = F.when(F.col("op") == "d", F.from_json("before", row_type)).otherwise(F.from_json("after", row_type))
     df = good.withColumn("_row", row)
     cols: list[Column] = []
     misfits: list[Column] = []

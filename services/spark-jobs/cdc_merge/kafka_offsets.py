@@ -31,8 +31,11 @@ class TopicOffsets:
     """Watermarks through one short-lived consumer (no group, nothing committed)."""
 
     def __init__(self, bootstrap: str) -> None:
+        # It reads single records at known offsets: no long-polling fetches (a seek waits for
+        # the one in flight) and no large prefetch.
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lakehouse-offset-probe",
-                                  "enable.auto.commit": False, "log_level": 0})
+                                  "enable.auto.commit": False, "log_level": 0, "fetch.wait.max.ms": 10,
+                                  "queued.max.messages.kbytes": 1024})
 
     def close(self) -> None:
         self.consumer.close()
