@@ -12,6 +12,7 @@ from typing import Any
 
 from py4j.java_collections import MapConverter
 from py4j.protocol import Py4JError
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 PROPERTY_PREFIX = "lakehouse.offsets."
@@ -37,9 +38,23 @@ def load_table(spark: SparkSession, name: str) -> Any:
     return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, name)
 
 
+def find_table(spark: SparkSession, name: str) -> Any | None:
+    """`load_table`, or None when there is no such table (one catalog round trip either way)."""
+    try:
+        return load_table(spark, name)
+    except AnalysisException as exc:  # PySpark's rendering of Spark's NoSuchTableException
+        if exc.getErrorClass() in ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND"):
+            return None
+        raise
+
+
 def committed_offsets(spark: SparkSession, table: str, topic: str) -> Offsets | None:
     """The offsets of `topic` recorded by the newest ancestor snapshot of `table` that has them."""
-    t = load_table(spark, table)
+    return offsets_in(load_table(spark, table), topic)
+
+
+def offsets_in(t: Any, topic: str) -> Offsets | None:
+    """`committed_offsets` of an already loaded org.apache.iceberg.Table."""
     key = property_name(topic)
     snap = t.currentSnapshot()
     while snap is not None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from lakehouse.debezium import schema_head
 from lakehouse.registry import Registry, TableSpec
 from lakehouse.settings import Settings
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -96,8 +97,10 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     started = time.monotonic()
     topic = registry.topic(spec)
     silver, bronze, dead = registry.silver(spec), registry.bronze(spec), registry.dead_letter
-    silver_exists = lake_tables.table_exists(spark, silver)
-    committed = checkpoint.committed_offsets(spark, silver, topic) if silver_exists else None
+    # One catalog load per table and batch: existence and stored offsets come from it.
+    silver_table = checkpoint.find_table(spark, silver)
+    silver_exists = silver_table is not None
+    committed = checkpoint.offsets_in(silver_table, topic) if silver_exists else None
     rng = probe.next_range(topic, committed, settings.merge.max_records_per_batch)
     if rng is None:
         return None
@@ -106,13 +109,13 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
 
     # Where dead letters and bronze stand for this topic: beyond these offsets they still
     # need this batch's records (a re-run after a crash between the three commits).
-    dead_from = _thresholds(rng.start, checkpoint.committed_offsets(spark, dead, topic)
-                            if lake_tables.table_exists(spark, dead) else None)
-    bronze_from = _thresholds(rng.start, checkpoint.committed_offsets(spark, bronze, topic)
-                              if lake_tables.table_exists(spark, bronze) else None)
+    dead_table, bronze_table = checkpoint.find_table(spark, dead), checkpoint.find_table(spark, bronze)
+    dead_from = _thresholds(rng.start, checkpoint.offsets_in(dead_table, topic) if dead_table else None)
+    bronze_from = _thresholds(rng.start, checkpoint.offsets_in(bronze_table, topic) if bronze_table else None)
     heads = expected_heads(probe, rng)
     t = result.mark("plan", started)
     classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec, heads)
+    typed: DataFrame | None = None
     try:
         # One pass over the batch for every count and each schema's first record.
         groups = classified.groupBy(
@@ -152,8 +155,8 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
                 lake_tables.evolve_silver(spark, silver, plan)
                 result.schema_changes += [f"added {c} {t}" for c, t in plan.add.items()]
                 result.schema_changes += [f"promoted {c} to {t}" for c, t in plan.promote.items()]
-        lake_tables.ensure_bronze(spark, registry, spec)
-        lake_tables.ensure_dead_letter(spark, registry)
+        lake_tables.ensure_bronze(spark, registry, spec, exists=bronze_table is not None)
+        lake_tables.ensure_dead_letter(spark, registry, exists=dead_table is not None)
         t = result.mark("ddl", t)
 
         dead_counts: dict[str, int] = {}
@@ -167,13 +170,12 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
         for sid, why in rejected.items():
             schema_reason = F.when(F.col("schema_id") == sid, F.lit(why)).otherwise(schema_reason)
         usable = classified.where(~F.col("tombstone") & F.col("reason").isNull())
-        typed = None
         ops: dict[str, int] = {}
         if converters:
-            # Materialised once: the steps below (dead letters, counts, MERGE) then plan
-            # against a plain scan instead of re-deriving, and re-optimising, the parse.
+            # Cached, and built by the counting job below: the steps after it (dead letters,
+            # MERGE) then plan against a scan of the cache instead of re-deriving the parse.
             typed = typed_changes(usable.where(schema_reason.isNull()), spec, table_columns,
-                                  converters).localCheckpoint(eager=True)
+                                  converters).persist(StorageLevel.MEMORY_AND_DISK)
             for g in typed.groupBy("op", "fit_reason", offset_at_least(dead_from).alias("to_dead")).count().collect():
                 if g["fit_reason"] is None:
                     ops[g["op"]] = ops.get(g["op"], 0) + g["count"]
@@ -219,17 +221,19 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
             assert typed is not None
             good = typed.where(F.col("fit_reason").isNull())
             toastable = {c for c, ct in converters.items() if ct.toastable and c in table_columns}
-            latest = last_change_per_key(good, spec, table_columns, toastable).localCheckpoint(eager=True)
+            latest = last_change_per_key(good, spec, table_columns, toastable)
             view = f"cdc_changes_{spec.source.replace('.', '_')}"
             latest.createOrReplaceTempView(view)
             checkpoint.run_with_commit_properties(
                 spark, props, merge_sql(silver, view, spec, table_columns, toastable,
                                         list(lake_tables.META_COLUMNS)))
-        elif lake_tables.table_exists(spark, silver):
+        elif silver_exists or converters:
             checkpoint.commit_marker(spark, silver, props)
         t = result.mark("silver", t)
         fault(settings, "after-commit")
     finally:
+        if typed is not None:
+            typed.unpersist()
         classified.unpersist()
 
     marks = probe.watermarks(topic) or {}

@@ -65,9 +65,10 @@ def current_columns(spark: SparkSession, table: str) -> dict[str, str]:
     return {f.name: f.dataType.simpleString() for f in spark.table(table).schema.fields}
 
 
-def ensure_bronze(spark: SparkSession, registry: Registry, spec: TableSpec) -> str:
+def ensure_bronze(spark: SparkSession, registry: Registry, spec: TableSpec, exists: bool | None = None) -> str:
+    """Create the bronze table of `spec` unless it exists (`exists`: already known, skips a look-up)."""
     name = registry.bronze(spec)
-    if not table_exists(spark, name):
+    if not (table_exists(spark, name) if exists is None else exists):
         _namespace(spark, name)
         cols = ", ".join(f"{c} {t}" for c, t in BRONZE_COLUMNS)
         spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(kafka_ts)) "
@@ -75,9 +76,10 @@ def ensure_bronze(spark: SparkSession, registry: Registry, spec: TableSpec) -> s
     return name
 
 
-def ensure_dead_letter(spark: SparkSession, registry: Registry) -> str:
+def ensure_dead_letter(spark: SparkSession, registry: Registry, exists: bool | None = None) -> str:
+    """Create the shared dead-letter table unless it exists (`exists` as in `ensure_bronze`)."""
     name = registry.dead_letter
-    if not table_exists(spark, name):
+    if not (table_exists(spark, name) if exists is None else exists):
         _namespace(spark, name)
         cols = ", ".join(f"{c} {t}" for c, t in DEAD_LETTER_COLUMNS)
         spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(failed_at)) "
