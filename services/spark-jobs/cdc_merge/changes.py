@@ -54,8 +54,6 @@ def schema_hash(value_sql: str) -> Column:
     return F.when(has_schema, F.hex(F.xxhash64(head)))
 
 
-
-
 def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFrame:
     """The records of `rng` via Spark's own Kafka source (explicit offsets, no consumer group)."""
     # Debezium topics usually have one partition; without splitting it, one core would
