@@ -12,8 +12,10 @@ STACK_ENV := $(or $(LAKEHOUSE_STACK_DIR),.local)/stack.env
 RATE ?= 50
 DURATION ?= 30
 OPS ?= 0
-# Benchmark size: `make bench BENCH_ROWS=50000`.
+# Benchmark size: `make bench BENCH_ROWS=50000`; the connector's producer compression:
+# `make bench BENCH_COMPRESSION=lz4` (empty: the settings' default).
 BENCH_ROWS ?= 200000
+BENCH_COMPRESSION ?=
 PYTEST_ARGS ?=
 
 # Run a command with the local stack's environment (fails with the fix when it is not up).
@@ -98,7 +100,7 @@ test-unit: setup ## Unit tests only (milliseconds, no services)
 
 .PHONY: bench
 bench: setup ## Benchmark: raw Debezium->Kafka rate vs PostgreSQL->Iceberg rate, latency (BENCH_ROWS)
-	$(PY) -m bench.run --rows $(BENCH_ROWS)
+	$(PY) -m bench.run --rows $(BENCH_ROWS) $(if $(BENCH_COMPRESSION),--compression $(BENCH_COMPRESSION))
 
 .PHONY: lint
 lint: setup ## ruff

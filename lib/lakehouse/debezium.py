@@ -114,3 +114,8 @@ def schema_head(value: bytes) -> bytes | None:
     if not isinstance(schema, dict) or not text.startswith(PAYLOAD_MARK, end):
         return None
     return text[: end + len(PAYLOAD_MARK)].encode("utf-8")
+
+
+def head_schema(head: bytes) -> str:
+    """The schema text inside a head from `schema_head` (without re-reading the record)."""
+    return head[len(_SCHEMA_START): -len(PAYLOAD_MARK)].decode("utf-8")

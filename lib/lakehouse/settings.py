@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -93,6 +93,9 @@ class ConnectSettings(BaseSettings):
     timeout_s: float = Field(180.0, gt=0, description="how long to wait for RUNNING")
     snapshot_mode: str = Field("initial", description="Debezium snapshot.mode")
     heartbeat_interval_ms: int = Field(10_000, ge=1000, description="Debezium heartbeat.interval.ms")
+    producer_compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = Field(
+        "none", description="compression of the connector's Kafka producer (none: Kafka's default); "
+        "with one, records are also batched for up to 20 ms")
 
 
 class MergeSettings(BaseSettings):

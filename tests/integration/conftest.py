@@ -28,6 +28,7 @@ LAB_TABLES = [
     {"source": "lab.bystander", "primary_key": ["id"], "iceberg": "silver.bystander"},
     {"source": "lab.events", "primary_key": ["id"], "iceberg": "silver.events", "partition_by": ["days(created_at)"]},
     {"source": "lab.keys", "primary_key": ["id"], "iceberg": "silver.keys"},
+    {"source": "lab.shifting", "primary_key": ["id"], "iceberg": "silver.shifting"},
 ]
 
 

@@ -35,6 +35,34 @@ def test_add_and_drop_column(stack: Any, merge: Any, assert_equal: Any, catalog:
     assert rows[3]["tier"] is None and rows[4]["tier"] is None, "and is null for changes after it"
 
 
+def test_a_schema_seen_only_mid_batch(stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
+    """Schema heads come from a batch's first and last records, so a schema in between is
+    parsed on the general path; when its columns change the plan, typing takes a second pass."""
+    stack.sql("INSERT INTO lab.shifting VALUES (1, 'a')")
+    stack.sql("ALTER TABLE lab.shifting ADD COLUMN extra integer")
+    stack.sql("INSERT INTO lab.shifting VALUES (2, 'b', 22)")
+    stack.sql("ALTER TABLE lab.shifting DROP COLUMN extra")
+    stack.sql("INSERT INTO lab.shifting VALUES (3, 'c')")
+    [first] = merge(["lab.shifting"])
+    assert first.records == 3 and not first.one_pass, "only the middle record has `extra`: a second pass"
+    rows = {r["id"]: r for r in catalog.load_table("silver.shifting").scan().to_arrow().to_pylist()}
+    assert (rows[1]["extra"], rows[2]["extra"], rows[3]["extra"]) == (None, 22, None)
+    assert_equal("lab.shifting")
+
+    # Middle schema (id, v, x) inside (id, v) ... (id, v, x, y): the heads' plan is the batch's.
+    stack.sql("INSERT INTO lab.shifting VALUES (4, 'd')")
+    stack.sql("ALTER TABLE lab.shifting ADD COLUMN x integer")
+    stack.sql("INSERT INTO lab.shifting VALUES (5, 'e', 55)")
+    stack.sql("UPDATE lab.shifting SET x = 11 WHERE id = 1")
+    stack.sql("ALTER TABLE lab.shifting ADD COLUMN y text")
+    stack.sql("INSERT INTO lab.shifting VALUES (6, 'f', 66, 'why')")
+    [second] = merge(["lab.shifting"])
+    assert second.records == 4 and second.one_pass, "the middle schema's columns are the last one's"
+    assert_equal("lab.shifting")
+    rows = {r["id"]: r for r in catalog.load_table("silver.shifting").scan().to_arrow().to_pylist()}
+    assert (rows[5]["x"], rows[5]["y"], rows[1]["x"], rows[6]["y"]) == (55, None, 11, "why")
+
+
 def test_type_widening_promotes_the_iceberg_type(stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
     stack.sql("INSERT INTO lab.evolving (id, name, qty, amount) VALUES (10, 'w', 7, 99999999.99)")
     merge(["lab.evolving"])

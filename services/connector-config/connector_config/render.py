@@ -58,6 +58,11 @@ def render_config(registry: Registry, source: SourceDbSettings, connect: Connect
         "value.converter.schemas.enable": "true",
         "name": cdc.connector,
     }
+    if connect.producer_compression != "none":
+        # The JSON converter repeats each table's schema in every event, which compresses
+        # well; batches of a few events (Kafka's 16 KB default) would compress little.
+        config |= {"producer.override.compression.type": connect.producer_compression,
+                   "producer.override.linger.ms": "20", "producer.override.batch.size": str(512 * 1024)}
     return config
 
 

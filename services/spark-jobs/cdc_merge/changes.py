@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from cdc_merge.kafka_offsets import OffsetRange
+from cdc_merge.lake_tables import SchemaPlan, plan_schema
 from cdc_merge.typemap import ColumnType, column_type
 
 # The value schema is not in the parsed struct: materialising it (several KB) for every
@@ -36,6 +37,8 @@ PAYLOAD = (
 )
 ENVELOPE = f"struct<payload:{PAYLOAD}>"
 _HAS_SCHEMA = '{"schema":{'
+CLASSIFIED_COLUMNS = ("topic", "kafka_partition", "kafka_offset", "kafka_ts", "key", "tombstone", "reason", "value",
+                      "schema_id", "op", "before", "after", "lsn", "tx_id", "source_ts")
 
 
 def schema_hash(value_sql: str) -> Column:
@@ -71,13 +74,16 @@ def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFra
     )
 
 
-def classify(raw: DataFrame, registry: Registry, spec: TableSpec, heads: Sequence[bytes] = ()) -> DataFrame:
+def classify(raw: DataFrame, registry: Registry, spec: TableSpec, heads: Sequence[bytes] = (),
+             extend: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
     """Parse envelopes and give each record a `reason` (null when it is a usable change).
 
     `heads` are schema heads (`lakehouse.debezium.schema_head`) expected in the batch, such as
     those of its first and last records. A record that starts with one of them byte for byte
     has that schema: only its payload is parsed, and its schema id is the head's number. Any
     other record takes the general path: the whole envelope parsed, its schema text hashed.
+    `extend` adds columns (typed values) in the same pass, before the result is cached; the
+    columns of `CLASSIFIED_COLUMNS` are the classification itself.
     """
     df = raw.select(
         F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
@@ -113,7 +119,7 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec, heads: Sequenc
         .when(F.col("schema_id").isNull(),
               F.lit("no value schema (the JSON converter must run with schemas.enable=true)"))
     )
-    return df.select(
+    df = df.select(
         "topic", "kafka_partition", "kafka_offset", "kafka_ts", "key",
         F.col("raw_value").isNull().alias("tombstone"),
         reason.alias("reason"),
@@ -123,7 +129,9 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec, heads: Sequenc
         p["op"].alias("op"), p["before"].alias("before"), p["after"].alias("after"),
         p["source"]["lsn"].alias("lsn"), p["source"]["txId"].alias("tx_id"),
         F.timestamp_millis(p["source"]["ts_ms"]).alias("source_ts"),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    assert df.columns == list(CLASSIFIED_COLUMNS)
+    return (extend(df) if extend else df).persist(StorageLevel.MEMORY_AND_DISK)
 
 
 @dataclass
@@ -135,27 +143,61 @@ class BatchSchemas:
     invalid: dict[str, str]  # schema id -> reason
 
 
-def batch_schemas(first_seen: list[tuple[str, int, int]], fetch: Callable[[int, int], bytes | None]) -> BatchSchemas:
+@dataclass
+class Typing:
+    """How a batch's rows are typed: the silver schema plan, rejected schemas, conversions."""
+
+    plan: SchemaPlan
+    rejected: dict[str, str]  # schema id -> reason (unusable or incompatible)
+    converters: dict[str, ColumnType]  # column -> newest accepted conversion
+
+
+def schema_typing(current: dict[str, str] | None, schemas: BatchSchemas) -> Typing:
+    """Fold `schemas` into the silver table's `current` columns (None: no table yet)."""
+    plan = plan_schema(current, [(sid, {c: ct.sql_type for c, ct in schemas.columns[sid].items()})
+                                 for sid in schemas.order if sid in schemas.columns])
+    rejected = {**schemas.invalid, **plan.rejected}
+    converters: dict[str, ColumnType] = {}
+    for sid in schemas.order:
+        if sid in schemas.columns and sid not in rejected:
+            converters.update(schemas.columns[sid])
+    return Typing(plan, rejected, converters)
+
+
+def batch_schemas(first_seen: list[tuple[str, int, int]], fetch: Callable[[int, int], bytes | None],
+                  known: dict[str, str] | None = None) -> BatchSchemas:
     """Distinct schemas in arrival order.
 
     `first_seen` holds (schema id, partition, offset) of each schema's first record;
-    `fetch(partition, offset)` returns that record's raw value.
+    `fetch(partition, offset)` returns that record's raw value. `known` maps schema ids to
+    their schema text when it is at hand already (a head's), saving the fetch.
     """
     out = BatchSchemas(order=[], columns={}, invalid={})
     for sid, part, off in sorted(first_seen, key=lambda x: (x[1], x[2])):
         out.order.append(sid)
-        raw = fetch(part, off)
         try:
-            if raw is None:
-                raise ValueError(f"record {part}/{off} is gone")
-            out.columns[sid] = {f.name: column_type(f) for f in row_fields(json.loads(raw)["schema"])}
+            if known and sid in known:
+                schema = known[sid]
+            else:
+                raw = fetch(part, off)
+                if raw is None:
+                    raise ValueError(f"record {part}/{off} is gone")
+                schema = json.loads(raw)["schema"]
+            out.columns[sid] = {f.name: column_type(f) for f in row_fields(schema)}
         except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
             out.invalid[sid] = f"unusable value schema: {exc}"
     return out
 
 
-def offset_at_least(thresholds: dict[int, int]) -> Column:
-    """Rows whose offset is at or beyond the per-partition threshold."""
+def offset_at_least(thresholds: dict[int, int], start: dict[int, int] | None = None) -> Column:
+    """Rows whose offset is at or beyond the per-partition threshold.
+
+    When the thresholds are the range's `start` (the usual case), every row of the range is:
+    a constant keeps the plans free of per-batch offsets, so Spark's generated code repeats
+    from batch to batch and is compiled once.
+    """
+    if start is not None and all(thresholds.get(p, 0) <= o for p, o in start.items()):
+        return F.lit(True)
     cond = F.lit(False)
     for part, off in thresholds.items():
         cond = cond | ((F.col("kafka_partition") == part) & (F.col("kafka_offset") >= off))

@@ -14,8 +14,9 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
-from lakehouse.debezium import schema_head
+from lakehouse.debezium import head_schema, schema_head
 from lakehouse.registry import Registry, TableSpec
 from lakehouse.settings import Settings
 from pyspark import StorageLevel
@@ -23,10 +24,17 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdc_merge import checkpoint, lake_tables
-from cdc_merge.changes import batch_schemas, classify, offset_at_least, read_range, typed_changes
+from cdc_merge.changes import (
+    CLASSIFIED_COLUMNS,
+    batch_schemas,
+    classify,
+    offset_at_least,
+    read_range,
+    schema_typing,
+    typed_changes,
+)
 from cdc_merge.kafka_offsets import OffsetRange, TopicOffsets
 from cdc_merge.silver_merge import last_change_per_key, merge_sql
-from cdc_merge.typemap import ColumnType
 
 Say = Callable[[str], None]
 
@@ -53,6 +61,7 @@ class TableResult:
     bronze_appended: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)
     schema_changes: list[str] = field(default_factory=list)
+    one_pass: bool = False  # typed while classifying: the batch's schemas were its heads'
     lag: int = 0
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
@@ -113,16 +122,31 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     dead_from = _thresholds(rng.start, checkpoint.offsets_in(dead_table, topic) if dead_table else None)
     bronze_from = _thresholds(rng.start, checkpoint.offsets_in(bronze_table, topic) if bronze_table else None)
     heads = expected_heads(probe, rng)
+    current = None
+    if silver_exists:
+        current = {c: t for c, t in lake_tables.current_columns(spark, silver).items()
+                   if c not in lake_tables.META_COLUMNS}
+    # The heads' schemas are usually the batch's: typing with them in the classifying pass
+    # saves a second pass over the batch. It is checked against the batch's real schemas below.
+    known = {f"head{i}": head_schema(h) for i, h in enumerate(heads)}
+    pre = schema_typing(current, batch_schemas([(sid, 0, i) for i, sid in enumerate(known)],
+                                               lambda _p, _o: None, known)) if known else None
+    if pre is not None and (pre.rejected or not pre.converters):
+        pre = None
+    extend = None
+    if pre is not None:
+        extend = partial(typed_changes, spec=spec, table_columns=pre.plan.columns, converters=pre.converters)
     t = result.mark("plan", started)
-    classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec, heads)
+    classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec, heads, extend)
     typed: DataFrame | None = None
+    typed_cached = False
     try:
         # One pass over the batch for every count and each schema's first record.
-        groups = classified.groupBy(
-            "schema_id", "reason", "tombstone", offset_at_least(bronze_from).alias("to_bronze"),
-            offset_at_least(dead_from).alias("to_dead"),
-        ).agg(F.count(F.lit(1)).alias("n"), F.min(F.struct("kafka_partition", "kafka_offset")).alias("first")
-              ).collect()
+        keys = ["schema_id", "reason", "tombstone", offset_at_least(bronze_from, rng.start).alias("to_bronze"),
+                offset_at_least(dead_from, rng.start).alias("to_dead")]
+        groups = classified.groupBy(*keys, *(["op", "fit_reason"] if pre is not None else [])).agg(
+            F.count(F.lit(1)).alias("n"), F.min(F.struct("kafka_partition", "kafka_offset")).alias("first")
+        ).collect()
         result.records = sum(g["n"] for g in groups)
         result.tombstones = sum(g["n"] for g in groups if g["tombstone"])
         usable_groups = [g for g in groups if not g["tombstone"] and g["reason"] is None]
@@ -133,20 +157,11 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
                 pos = (g["first"]["kafka_partition"], g["first"]["kafka_offset"])
                 first_seen[g["schema_id"]] = min(first_seen.get(g["schema_id"], pos), pos)
         schemas = batch_schemas([(sid, p, o) for sid, (p, o) in first_seen.items()],
-                                lambda part, off: probe.fetch(topic, part, off))
+                                lambda part, off: probe.fetch(topic, part, off), known)
+        typing = schema_typing(current, schemas)
+        one_pass = result.one_pass = pre is not None and typing == pre
         t = result.mark("read+schemas", t)
-        current = None
-        if silver_exists:
-            current = {c: t for c, t in lake_tables.current_columns(spark, silver).items()
-                       if c not in lake_tables.META_COLUMNS}
-        plan = lake_tables.plan_schema(
-            current, [(sid, {c: ct.sql_type for c, ct in schemas.columns[sid].items()})
-                      for sid in schemas.order if sid in schemas.columns])
-        rejected = {**schemas.invalid, **plan.rejected}
-        converters: dict[str, ColumnType] = {}
-        for sid in schemas.order:
-            if sid in schemas.columns and sid not in rejected:
-                converters.update(schemas.columns[sid])
+        plan, rejected, converters = typing.plan, typing.rejected, typing.converters
         if converters:
             if not silver_exists:
                 lake_tables.create_silver(spark, silver, spec, plan.columns)
@@ -171,16 +186,25 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
             schema_reason = F.when(F.col("schema_id") == sid, F.lit(why)).otherwise(schema_reason)
         usable = classified.where(~F.col("tombstone") & F.col("reason").isNull())
         ops: dict[str, int] = {}
-        if converters:
+        fits: list[tuple[str, str | None, bool, int]] = []  # op, why it does not fit, to dead letters, count
+        if one_pass:
+            # Typed in the classifying pass (no schema rejected): the counts are in `groups`.
+            typed = usable
+            fits = [(g["op"], g["fit_reason"], g["to_dead"], g["n"]) for g in usable_groups]
+        elif converters:
             # Cached, and built by the counting job below: the steps after it (dead letters,
             # MERGE) then plan against a scan of the cache instead of re-deriving the parse.
-            typed = typed_changes(usable.where(schema_reason.isNull()), spec, table_columns,
-                                  converters).persist(StorageLevel.MEMORY_AND_DISK)
-            for g in typed.groupBy("op", "fit_reason", offset_at_least(dead_from).alias("to_dead")).count().collect():
-                if g["fit_reason"] is None:
-                    ops[g["op"]] = ops.get(g["op"], 0) + g["count"]
-                elif g["to_dead"]:
-                    dead_counts[g["fit_reason"]] = dead_counts.get(g["fit_reason"], 0) + g["count"]
+            typed = typed_changes(usable.select(*CLASSIFIED_COLUMNS).where(schema_reason.isNull()), spec,
+                                  table_columns, converters).persist(StorageLevel.MEMORY_AND_DISK)
+            typed_cached = True
+            fits = [(g["op"], g["fit_reason"], g["to_dead"], g["count"]) for g in typed.groupBy(
+                "op", "fit_reason", offset_at_least(dead_from, rng.start).alias("to_dead")).count().collect()]
+        for op, fit_reason, to_dead, n in fits:
+            if fit_reason is None:
+                ops[op] = ops.get(op, 0) + n
+            elif to_dead:
+                dead_counts[fit_reason] = dead_counts.get(fit_reason, 0) + n
+        t = result.mark("typed", t)
 
         fault(settings, "before-write")
         # 1. dead letters: envelope problems, rejected schemas, values that do not fit.
@@ -195,7 +219,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
             if typed is not None:
                 bad_rows = bad_rows.unionByName(typed.where(F.col("fit_reason").isNotNull()).select(
                     *dead_cols, change_json.alias("value"), F.col("fit_reason").alias("reason")))
-            _append(bad_rows.where(offset_at_least(dead_from)).select(
+            _append(bad_rows.where(offset_at_least(dead_from, rng.start)).select(
                 "topic", "kafka_partition", "kafka_offset", "kafka_ts", F.lit(spec.source).alias("registry_table"),
                 "reason", "key", F.col("value").alias("payload"), F.current_timestamp().alias("failed_at"),
             ), dead, props)
@@ -205,7 +229,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
         # 2. bronze: every well-formed change event of this table, raw.
         if result.bronze_appended:
             _append(classified.where(
-                ~F.col("tombstone") & F.col("reason").isNull() & offset_at_least(bronze_from)
+                ~F.col("tombstone") & F.col("reason").isNull() & offset_at_least(bronze_from, rng.start)
             ).select(
                 "topic", "kafka_partition", "kafka_offset", "kafka_ts", "op", "lsn", "tx_id", "source_ts",
                 "key", "before", "after", F.current_timestamp().alias("ingested_at"),
@@ -232,7 +256,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
         t = result.mark("silver", t)
         fault(settings, "after-commit")
     finally:
-        if typed is not None:
+        if typed is not None and typed_cached:
             typed.unpersist()
         classified.unpersist()
 

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS lab.breaking (id integer PRIMARY KEY, note text);
 CREATE TABLE IF NOT EXISTS lab.bystander (id integer PRIMARY KEY, v text);
 CREATE TABLE IF NOT EXISTS lab.events (id bigint PRIMARY KEY, kind text NOT NULL, created_at timestamptz NOT NULL);
 CREATE TABLE IF NOT EXISTS lab.keys (id integer PRIMARY KEY, v text);
+CREATE TABLE IF NOT EXISTS lab.shifting (id integer PRIMARY KEY, v text);
 -- Not in the registry at start: a test adds it while a workload runs.
 CREATE TABLE IF NOT EXISTS lab.late (id integer PRIMARY KEY, v text, n integer);
 GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;

@@ -101,7 +101,11 @@ class PrefectWorker(PlatformComponent):
         }
 
     def ready(self) -> bool:
-        return _get_ok(f"http://{self.ctx.stack.host}:{self.ctx.stack.prefect_worker_port}/health")
+        # The worker creates its pool while it starts and may answer /health before the pool
+        # exists; deploying then fails with "work pool 'local-process' does not exist".
+        s = self.ctx.stack
+        return (_get_ok(f"http://{s.host}:{s.prefect_worker_port}/health")
+                and _get_ok(f"http://{s.host}:{s.prefect_port}/api/work_pools/{LOCAL_POOL}"))
 
     def after_ready(self) -> None:
         """Register (idempotently) every `*/local` deployment of prefect.yaml on this server."""
