@@ -1,6 +1,6 @@
 """`make bench`: throughput and freshness of the CDC path, measured in one run on one machine.
 
-0. warm-up: rounds of 20,000 rows until Debezium's rate is steady (Kafka Connect's JIT takes
+0. warm-up: rounds of 50,000 rows until Debezium's rate is steady (Kafka Connect's JIT takes
    on the order of 100,000 events), then one merge.
 1. raw rate: N rows committed in PostgreSQL (one transaction per 10,000) -> all N change
    events in Kafka, Debezium alone.
@@ -116,7 +116,7 @@ def debezium_round(settings: Any, table: str, first_id: int, rows: int) -> float
     return time.monotonic() - t0
 
 
-def warm_up(spark: Any, settings: Any, round_rows: int = 20_000, max_rounds: int = 12) -> dict[str, Any]:
+def warm_up(spark: Any, settings: Any, round_rows: int = 50_000, max_rounds: int = 8) -> dict[str, Any]:
     """Steady state, as in continuous mode: JIT-compiled JVMs, a Spark session that has run a batch.
 
     Kafka Connect needs on the order of 100,000 events before Debezium reaches its steady rate

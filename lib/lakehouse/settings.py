@@ -94,8 +94,8 @@ class ConnectSettings(BaseSettings):
     snapshot_mode: str = Field("initial", description="Debezium snapshot.mode")
     heartbeat_interval_ms: int = Field(10_000, ge=1000, description="Debezium heartbeat.interval.ms")
     producer_compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = Field(
-        "none", description="compression of the connector's Kafka producer (none: Kafka's default); "
-        "with one, records are also batched for up to 20 ms")
+        "lz4", description="compression of the connector's Kafka producer, with records batched for up "
+        "to 20 ms (none: Kafka's defaults, no compression)")
 
 
 class MergeSettings(BaseSettings):

@@ -28,13 +28,13 @@ def test_config_is_rendered_from_the_registry(settings) -> None:  # type: ignore
     assert all(isinstance(v, str) for v in cfg.values())
 
 
-def test_producer_compression_is_off_by_default_and_batches_when_on(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    assert not any(k.startswith("producer.override.") for k in
-                   render_config(settings.registry(), settings.source, settings.connect))
-    monkeypatch.setenv("LAKEHOUSE_CONNECT_PRODUCER_COMPRESSION", "lz4")
+def test_producer_compresses_lz4_batches_by_default_and_none_turns_it_off(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg = render_config(settings.registry(), settings.source, settings.connect)
+    assert cfg["producer.override.compression.type"] == "lz4" and cfg["producer.override.linger.ms"] == "20"
+    monkeypatch.setenv("LAKEHOUSE_CONNECT_PRODUCER_COMPRESSION", "none")
     get_settings.cache_clear()
     cfg = render_config(settings.registry(), settings.source, get_settings().connect)
-    assert cfg["producer.override.compression.type"] == "lz4" and cfg["producer.override.linger.ms"] == "20"
+    assert not any(k.startswith("producer.override.") for k in cfg)
 
 
 def test_publication_holds_registry_and_bookkeeping_tables(settings) -> None:  # type: ignore[no-untyped-def]
