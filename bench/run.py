@@ -1,7 +1,7 @@
 """`make bench`: throughput and freshness of the CDC path, measured in one run on one machine.
 
 0. warm-up: rounds of 50,000 rows until Debezium's rate is steady (Kafka Connect's JIT takes
-   on the order of 100,000 events), then one merge.
+   100,000-300,000 events), then one merge.
 1. raw rate: N rows committed in PostgreSQL (one transaction per 10,000) -> all N change
    events in Kafka, Debezium alone.
 2. end-to-end rate: the same kind of load with the merge running continuously beside it,
@@ -105,28 +105,31 @@ def spark_jvm_pid(spark: Any) -> int | None:
     return getattr(proc, "pid", None)
 
 
-def debezium_round(settings: Any, table: str, first_id: int, rows: int) -> float:
-    """Seconds from the first commit of `rows` new rows of `table` until all their events are in Kafka."""
+def debezium_round(settings: Any, table: str, first_id: int, rows: int) -> tuple[float, float]:
+    """Commit `rows` new rows of `table`; seconds from the first commit until the commits were
+    done, and until all their events were in Kafka."""
     topic = settings.registry().topic(settings.registry().by_source(table))
     before = kafka_count(settings.kafka.bootstrap_servers, topic)
     t0 = time.monotonic()
     insert_rows(settings.source.conninfo(), table, rows, first_id=first_id)
+    committed = time.monotonic() - t0
     while kafka_count(settings.kafka.bootstrap_servers, topic) < before + rows:
         time.sleep(0.1)
-    return time.monotonic() - t0
+    return committed, time.monotonic() - t0
 
 
 def warm_up(spark: Any, settings: Any, round_rows: int = 50_000, max_rounds: int = 8) -> dict[str, Any]:
     """Steady state, as in continuous mode: JIT-compiled JVMs, a Spark session that has run a batch.
 
-    Kafka Connect needs on the order of 100,000 events before Debezium reaches its steady rate
+    Kafka Connect needs 100,000-300,000 events before Debezium reaches its steady rate
     (about three times its first rate on a 2-core machine); a raw rate measured before that
     would flatter the ratio. Rounds run until two in a row agree within 10 %.
     """
     from cdc_merge.job import run_until_caught_up
     rates: list[float] = []
     for i in range(max_rounds):
-        rates.append(round(round_rows / debezium_round(settings, TABLES["warmup"], i * round_rows + 1, round_rows), 1))
+        _, seconds = debezium_round(settings, TABLES["warmup"], i * round_rows + 1, round_rows)
+        rates.append(round(round_rows / seconds, 1))
         log(f"warm-up: Debezium round {i + 1}: {rates[-1]:.0f} events/s")
         if len(rates) >= 3 and abs(rates[-1] - rates[-2]) <= 0.1 * rates[-2]:
             break
@@ -136,15 +139,9 @@ def warm_up(spark: Any, settings: Any, round_rows: int = 50_000, max_rounds: int
 
 
 def measure_raw(settings: Any, rows: int) -> dict[str, float]:
-    topic = settings.registry().topic(settings.registry().by_source(TABLES["raw"]))
     log(f"raw: inserting {rows} rows")
     meter = CpuMeter()
-    t0 = time.monotonic()
-    insert_rows(settings.source.conninfo(), TABLES["raw"], rows)
-    committed = time.monotonic() - t0
-    while kafka_count(settings.kafka.bootstrap_servers, topic) < rows:
-        time.sleep(0.2)
-    elapsed = time.monotonic() - t0
+    committed, elapsed = debezium_round(settings, TABLES["raw"], 1, rows)
     cpu, _ = meter.read()
     log(f"raw: {rows} events in Kafka {elapsed:.1f}s after the first commit (commits took {committed:.1f}s), "
         f"{cpu / elapsed:.2f} cores busy")

@@ -35,3 +35,10 @@ def test_a_record_gone_or_a_schema_without_row_makes_that_schema_invalid() -> No
     assert set(out.invalid) == {"gone", "odd"}
     assert "record 0/1 is gone" in out.invalid["gone"]
     assert out.columns == {}
+
+
+def test_known_schemas_keep_their_order_and_fetch_nothing() -> None:
+    from cdc_merge.changes import known_schemas
+    out = known_schemas({"head1": json.dumps(SCHEMA), "head0": json.dumps({"type": "string"})})
+    assert out.order == ["head1", "head0"]
+    assert list(out.columns) == ["head1"] and list(out.invalid) == ["head0"]

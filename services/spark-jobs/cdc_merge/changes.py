@@ -189,6 +189,11 @@ def batch_schemas(first_seen: list[tuple[str, int, int]], fetch: Callable[[int, 
     return out
 
 
+def known_schemas(known: dict[str, str]) -> BatchSchemas:
+    """`known` (schema id -> schema text, in arrival order) as batch schemas; nothing is fetched."""
+    return batch_schemas([(sid, 0, i) for i, sid in enumerate(known)], lambda _p, _o: None, known)
+
+
 def offset_at_least(thresholds: dict[int, int], start: dict[int, int] | None = None) -> Column:
     """Rows whose offset is at or beyond the per-partition threshold.
 

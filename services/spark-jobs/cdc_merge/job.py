@@ -28,6 +28,7 @@ from cdc_merge.changes import (
     CLASSIFIED_COLUMNS,
     batch_schemas,
     classify,
+    known_schemas,
     offset_at_least,
     read_range,
     schema_typing,
@@ -129,8 +130,7 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     # The heads' schemas are usually the batch's: typing with them in the classifying pass
     # saves a second pass over the batch. It is checked against the batch's real schemas below.
     known = {f"head{i}": head_schema(h) for i, h in enumerate(heads)}
-    pre = schema_typing(current, batch_schemas([(sid, 0, i) for i, sid in enumerate(known)],
-                                               lambda _p, _o: None, known)) if known else None
+    pre = schema_typing(current, known_schemas(known)) if known else None
     if pre is not None and (pre.rejected or not pre.converters):
         pre = None
     extend = None
