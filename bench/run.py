@@ -183,26 +183,37 @@ class StreamRunner(threading.Thread):
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
             self.error = exc
 
+    def visible_at(self, table: str, offsets: int) -> float | None:
+        """Wall time of the first commit of `table` that covered `offsets` records, if any yet."""
+        return next((t for t, tbl, end in self.commits if tbl == table and sum(end.values()) >= offsets), None)
 
-def measure_e2e(spark: Any, settings: Any, rows: int) -> dict[str, float]:
-    topic_rows = rows
-    runner = StreamRunner(spark, settings, [TABLES["e2e"]])
+
+def load_beside(spark: Any, settings: Any, runner: Any, table: str, rows: int,
+                first_id: int = 1) -> tuple[float, float, float]:
+    """Start `runner` (a job streaming into Iceberg), commit `rows` rows of `table` from `first_id`
+    (the topic then holds `first_id - 1 + rows` records), and wait until a batch covers them all.
+
+    Returns the seconds from the first commit to that batch's commit, and the CPU seconds spent
+    meanwhile machine-wide and by the Spark JVM.
+    """
     runner.start()
-    log(f"end-to-end: inserting {rows} rows with the merge streaming")
     meter = CpuMeter(spark_jvm_pid(spark))
     wall0 = time.time()
-    insert_rows(settings.source.conninfo(), TABLES["e2e"], rows)
-    while True:
-        done = [c for c in runner.commits if c[1] == TABLES["e2e"] and sum(c[2].values()) >= topic_rows]
-        if done or runner.error:
-            break
+    insert_rows(settings.source.conninfo(), table, rows, first_id=first_id)
+    while (done := runner.visible_at(table, first_id - 1 + rows)) is None and runner.error is None:
         time.sleep(0.2)
     cpu, spark_cpu = meter.read()
     runner.stop.set()
     runner.join()
     if runner.error:
         raise runner.error
-    elapsed = done[0][0] - wall0
+    return done - wall0, cpu, spark_cpu
+
+
+def measure_e2e(spark: Any, settings: Any, rows: int) -> dict[str, float]:
+    runner = StreamRunner(spark, settings, [TABLES["e2e"]])
+    log(f"end-to-end: inserting {rows} rows with the merge streaming")
+    elapsed, cpu, spark_cpu = load_beside(spark, settings, runner, TABLES["e2e"], rows)
     log(f"end-to-end: all {rows} rows committed to Iceberg {elapsed:.1f}s after the first commit "
         f"({len(runner.commits)} batches), {cpu / elapsed:.2f} cores busy, Spark "
         f"{spark_cpu / rows * 1e6:.0f} core-us per event")
@@ -282,6 +293,10 @@ class FloorRunner(threading.Thread):
         finally:
             probe.close()
 
+    def visible_at(self, _table: str, offsets: int) -> float | None:
+        """Wall time of the first append that covered `offsets` records, if any yet."""
+        return next((t for t, end in self.commits if sum(end.values()) >= offsets), None)
+
 
 def measure_floor(spark: Any, settings: Any, table: str, writes: tuple[str, ...], rows: int,
                   warm_rows: int = 50_000) -> dict[str, Any]:
@@ -297,20 +312,8 @@ def measure_floor(spark: Any, settings: Any, table: str, writes: tuple[str, ...]
             pass
     finally:
         probe.close()
-    runner.start()
     log(f"floor ({name}): inserting {rows} rows with the minimal Spark job streaming")
-    meter = CpuMeter(spark_jvm_pid(spark))
-    wall0 = time.time()
-    insert_rows(settings.source.conninfo(), table, rows, first_id=warm_rows + 1)
-    while not runner.error and not any(sum(end.values()) >= warm_rows + rows for _, end in runner.commits):
-        time.sleep(0.2)
-    cpu, spark_cpu = meter.read()
-    runner.stop.set()
-    runner.join()
-    if runner.error:
-        raise runner.error
-    done = next(t for t, end in runner.commits if sum(end.values()) >= warm_rows + rows)
-    elapsed = done - wall0
+    elapsed, cpu, spark_cpu = load_beside(spark, settings, runner, table, rows, first_id=warm_rows + 1)
     log(f"floor ({name}): all {rows} rows appended {elapsed:.1f}s after the first commit, "
         f"{cpu / elapsed:.2f} cores busy, Spark {spark_cpu / rows * 1e6:.0f} core-us per event")
     return {"writes": list(writes), "rows": rows, "seconds": round(elapsed, 2), "rate_per_s": round(rows / elapsed, 1),
