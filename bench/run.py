@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import threading
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -281,17 +282,25 @@ class FloorRunner(threading.Thread):
         self.commits.append((time.time(), rng.end))
         return True
 
-    def run(self) -> None:
+    def probe(self) -> Any:
+        """An offset probe for `batch`, closed when its `with` block ends."""
         from cdc_merge.kafka_offsets import TopicOffsets
-        probe = TopicOffsets(self.settings.kafka.bootstrap_servers)
+        return closing(TopicOffsets(self.settings.kafka.bootstrap_servers))
+
+    def catch_up(self) -> None:
+        """Batches in the caller's thread until nothing is new (warms the job up)."""
+        with self.probe() as probe:
+            while self.batch(probe):
+                pass
+
+    def run(self) -> None:
         try:
-            while not self.stop.is_set():
-                if not self.batch(probe):
-                    time.sleep(0.2)
+            with self.probe() as probe:
+                while not self.stop.is_set():
+                    if not self.batch(probe):
+                        time.sleep(0.2)
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
             self.error = exc
-        finally:
-            probe.close()
 
     def visible_at(self, _table: str, offsets: int) -> float | None:
         """Wall time of the first append that covered `offsets` records, if any yet."""
@@ -305,13 +314,7 @@ def measure_floor(spark: Any, settings: Any, table: str, writes: tuple[str, ...]
     name = "+".join(writes)
     log(f"floor ({name}): warming the minimal Spark job on {warm_rows} rows")
     debezium_round(settings, table, 1, warm_rows)
-    from cdc_merge.kafka_offsets import TopicOffsets
-    probe = TopicOffsets(settings.kafka.bootstrap_servers)
-    try:
-        while runner.batch(probe):
-            pass
-    finally:
-        probe.close()
+    runner.catch_up()
     log(f"floor ({name}): inserting {rows} rows with the minimal Spark job streaming")
     elapsed, cpu, spark_cpu = load_beside(spark, settings, runner, table, rows, first_id=warm_rows + 1)
     log(f"floor ({name}): all {rows} rows appended {elapsed:.1f}s after the first commit, "
