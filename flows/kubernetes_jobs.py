@@ -48,7 +48,9 @@ def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, An
                         "name": "driver", "image": settings.flows.spark_image, "args": argv,
                         "envFrom": [{"configMapRef": {"name": SETTINGS_CONFIGMAP}}, {"secretRef": {"name": SECRETS}}],
                         "env": [{"name": "LAKEHOUSE_MERGE_DRIVER_HOST",
-                                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                                {"name": "LAKEHOUSE_MERGE_DRIVER_POD_NAME",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
                         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
                         "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
                         # The one table registry, from the same ConfigMap every pod mounts.
@@ -80,9 +82,25 @@ async def _run(settings: Settings, argv: list[str], timeout_s: float) -> Any:
             if any(c.type == "Failed" and c.status == "True" for c in job.status.conditions or []):
                 raise JobFailed(f"Job {ns}/{name} failed: {await _logs(core, ns, name, tail=40)}")
             if time.monotonic() > deadline:
-                raise JobFailed(f"Job {ns}/{name} did not finish in {timeout_s:.0f}s")
+                # Deleted with its pods (and so their executors) before anyone retries: a
+                # retry must not run beside a driver that is still writing.
+                await _delete_job(batch, core, ns, name)
+                raise JobFailed(f"Job {ns}/{name} did not finish in {timeout_s:.0f}s; deleted with its pods")
             await asyncio.sleep(5)
         return last_json_result(await _logs(core, ns, name), f"Job {ns}/{name}")
+
+
+async def _delete_job(batch: client.BatchV1Api, core: client.CoreV1Api, ns: str, name: str,
+                      wait_s: float = 120) -> None:
+    """Delete Job `name` in the foreground and wait until none of its pods is left."""
+    await batch.delete_namespaced_job(name, ns, propagation_policy="Foreground", grace_period_seconds=30)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        pods = await core.list_namespaced_pod(ns, label_selector=f"job-name={name}")
+        if not pods.items:
+            return
+        await asyncio.sleep(2)
+    raise JobFailed(f"Job {ns}/{name} timed out and its pods were still there {wait_s:.0f}s after deleting it")
 
 
 async def _logs(core: client.CoreV1Api, ns: str, job: str, tail: int | None = None) -> str:

@@ -8,7 +8,10 @@ so each field schema carries the PostgreSQL type, length (precision) and scale.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -17,6 +20,35 @@ from typing import Any
 UNAVAILABLE_VALUE = "__debezium_unavailable_value"
 # The same placeholder in a bytea column, as the JSON converter encodes bytes (base64).
 UNAVAILABLE_VALUE_BASE64 = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="
+
+
+def placeholder_forms(placeholder: str = UNAVAILABLE_VALUE) -> tuple[str, ...]:
+    """Every JSON text Debezium's PostgreSQL connector (3.x) writes for an unchanged TOAST value.
+
+    The placeholder takes the shape of the column's type (`UnchangedToastedPlaceholder`):
+    the string itself, its bytes as base64, a one-element text/bytea/uuid array, its bytes as
+    an int/bigint array, an hstore map of it to itself, and a name-based UUID of its bytes.
+    A value equal to one of these in a toastable column is never data.
+    """
+    raw = placeholder.encode("utf-8")
+    b64 = base64.b64encode(raw).decode("ascii")
+    # java.util.UUID.nameUUIDFromBytes: MD5 of the bytes with version 3 and the IETF variant.
+    name_uuid = str(uuid.UUID(bytes=hashlib.md5(raw).digest(), version=3))
+    return (
+        placeholder,
+        b64,
+        json.dumps([placeholder], separators=(",", ":")),
+        json.dumps([b64], separators=(",", ":")),
+        json.dumps(list(raw), separators=(",", ":")),
+        json.dumps({placeholder: placeholder}, separators=(",", ":")),
+        name_uuid,
+        json.dumps([name_uuid], separators=(",", ":")),
+    )
+
+
+# Debezium's headers on the two events of a primary-key update (delete old key, create new).
+OLD_KEY_HEADER = "__debezium.oldkey"
+NEW_KEY_HEADER = "__debezium.newkey"
 
 SOURCE_TYPE = "__debezium.source.column.type"
 SOURCE_LENGTH = "__debezium.source.column.length"
@@ -51,6 +83,7 @@ class FieldSchema:
     optional: bool
     logical: str | None = None  # e.g. io.debezium.time.MicroTimestamp
     parameters: dict[str, str] = field(default_factory=dict)
+    items: FieldSchema | None = None  # the element schema of an array
 
     @property
     def source_type(self) -> str:
@@ -76,16 +109,19 @@ def row_fields(envelope_schema: str | dict[str, Any]) -> list[FieldSchema]:
     row = by_name.get("after") or by_name.get("before")
     if row is None or row.get("type") != "struct" or "op" not in by_name:
         raise EnvelopeError("value schema has no before/after row struct and op: not a Debezium envelope")
-    return [
-        FieldSchema(
-            name=f["field"],
-            type=f["type"],
-            optional=bool(f.get("optional", True)),
-            logical=f.get("name"),
-            parameters={str(k): str(v) for k, v in (f.get("parameters") or {}).items()},
-        )
-        for f in row.get("fields", [])
-    ]
+    return [_field(f) for f in row.get("fields", [])]
+
+
+def _field(f: dict[str, Any]) -> FieldSchema:
+    items = f.get("items")
+    return FieldSchema(
+        name=str(f.get("field", "")),
+        type=f["type"],
+        optional=bool(f.get("optional", True)),
+        logical=f.get("name"),
+        parameters={str(k): str(v) for k, v in (f.get("parameters") or {}).items()},
+        items=_field(items) if isinstance(items, dict) else None,
+    )
 
 
 _SCHEMA_START = '{"schema":'

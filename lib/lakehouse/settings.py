@@ -66,6 +66,13 @@ class CatalogSettings(BaseSettings):
     def jdbc_url(self) -> str:
         return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
 
+    def conninfo(self) -> str:
+        """libpq connection string of the catalog database (the merge's table leases live there)."""
+        return (
+            f"host={self.host} port={self.port} dbname={self.database} "
+            f"user={self.user} password={self.password.get_secret_value()}"
+        )
+
 
 class S3Settings(BaseSettings):
     """The S3-compatible object store (MinIO) holding the warehouse."""
@@ -109,12 +116,18 @@ class MergeSettings(BaseSettings):
     shuffle_partitions: int = Field(4, ge=1, description="spark.sql.shuffle.partitions")
     driver_memory: str = Field("2g", description="spark.driver.memory")
     driver_host: str = Field("", description="spark.driver.host: the driver pod's IP on Kubernetes (empty: default)")
+    driver_pod_name: str = Field(
+        "", description="spark.kubernetes.driver.pod.name: the driver pod's name on Kubernetes, so executor pods are "
+        "owned by it and deleted with it (empty: not in a pod)")
     kubernetes_image: str = Field("", description="executor image when spark_master is k8s://")
     kubernetes_namespace: str = Field("lakehouse", description="namespace of executor pods when spark_master is k8s://")
     executor_instances: int = Field(1, ge=1, description="executor pods when spark_master is k8s://")
     executor_request_cores: str = Field(
         "", description="CPU request of each executor pod, e.g. 250m (empty: Spark's default, one core); "
         "small clusters need less than a core to schedule it")
+    lease_wait_s: float = Field(
+        30.0, ge=0, description="how long a merge waits for another merge of the same table to finish its "
+        "batch before it skips the table and exits with code 75")
     fault_point: str = Field(
         "", description="test hook: crash the job at this named point (before-write, after-commit)"
     )
@@ -221,6 +234,14 @@ class Settings(BaseSettings):
         if problems:
             raise ConfigError(problems)
         return self
+
+    def with_area(self, name: str, area: BaseSettings) -> Settings:
+        """A copy whose area `name` is `area` (e.g. `merge` with a smaller batch, for a test or the bench)."""
+        if name not in _AREAS or not isinstance(area, _AREAS[name]):
+            raise ValueError(f"{name!r} is not a settings area of type {type(area).__name__}")
+        copy = self.model_copy()
+        copy.__dict__["_loaded"] = {**self.__dict__.get("_loaded", {}), name: area}
+        return copy
 
     def _area(self, name: str) -> Any:
         cache = self.__dict__.setdefault("_loaded", {})

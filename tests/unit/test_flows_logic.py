@@ -43,6 +43,9 @@ def test_driver_job_takes_settings_from_the_shared_configmap_and_secret(monkeypa
     assert not any("PASSWORD" in e["name"] for e in container.get("env", []))
     assert pod["serviceAccountName"] == "spark" and pod["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] >= 1  # a deleted driver pod is replaced
+    # Executors are owned by the driver pod (spark.kubernetes.driver.pod.name): none outlives it.
+    pod_name = next(e for e in container["env"] if e["name"] == "LAKEHOUSE_MERGE_DRIVER_POD_NAME")
+    assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
 def test_the_result_is_the_last_json_line_not_a_spark_progress_line() -> None:

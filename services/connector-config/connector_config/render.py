@@ -49,7 +49,9 @@ def render_config(registry: Registry, source: SourceDbSettings, connect: Connect
         "decimal.handling.mode": "string",
         # Source type, precision and scale only where the Iceberg type needs them: every
         # propagated column adds four schema parameters to every event.
-        "datatype.propagate.source.type": ".+\\.NUMERIC,.+\\.DECIMAL",
+        "datatype.propagate.source.type": ".+\\.NUMERIC,.+\\.DECIMAL,.+\\.MONEY",
+        # Intervals exactly, as ISO 8601 text: the numeric mode counts a month as 30 days.
+        "interval.handling.mode": "string",
         "time.precision.mode": "adaptive_time_microseconds",
         "binary.handling.mode": "bytes",
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from lakehouse.debezium import (
     PAYLOAD_MARK,
     ROW_OPS,
-    UNAVAILABLE_VALUE,
-    UNAVAILABLE_VALUE_BASE64,
     EnvelopeError,
+    placeholder_forms,
     row_fields,
 )
 from lakehouse.registry import Registry, TableSpec
@@ -37,6 +36,7 @@ PAYLOAD = (
 )
 ENVELOPE = f"struct<payload:{PAYLOAD}>"
 _HAS_SCHEMA = '{"schema":{'
+_PLACEHOLDERS = placeholder_forms()
 CLASSIFIED_COLUMNS = ("topic", "kafka_partition", "kafka_offset", "kafka_ts", "key", "tombstone", "reason", "value",
                       "schema_id", "op", "before", "after", "lsn", "tx_id", "source_ts")
 
@@ -211,7 +211,7 @@ def offset_at_least(thresholds: dict[int, int], start: dict[int, int] | None = N
 
 def typed_changes(good: DataFrame, spec: TableSpec, table_columns: dict[str, str],
                   converters: dict[str, ColumnType]) -> DataFrame:
-    """Typed source columns plus per-column placeholder flags and a fit check.
+    """Typed source columns plus per-column placeholder flags, `_any_unavail`, and a fit check.
 
     `converters` holds, per column present in the batch, the newest accepted conversion;
     table columns absent from the batch (dropped at the source) become null.
@@ -223,23 +223,30 @@ def typed_changes(good: DataFrame, spec: TableSpec, table_columns: dict[str, str
     df = good.withColumn("_row", row)
     cols: list[Column] = []
     misfits: list[Column] = []
+    any_unavail: Column = F.lit(False)
     for name, sql_type in table_columns.items():
         conv = converters.get(name)
         if conv is None:
             cols += [F.lit(None).cast(sql_type).alias(name), F.lit(False).alias(f"_unavail_{name}")]
             continue
         raw = F.col("_row").getItem(name)
-        unavailable = (raw.isin(UNAVAILABLE_VALUE, UNAVAILABLE_VALUE_BASE64) if conv.toastable else F.lit(False))
-        typed = F.expr(conv.expression(f"_row['{name}']")).cast(sql_type)
+        unavailable = F.coalesce(raw.isin(*_PLACEHOLDERS), F.lit(False)) if conv.toastable else F.lit(False)
+        if conv.toastable:
+            any_unavail = any_unavail | unavailable
+        if sql_type == "string" and conv.sql_type.startswith("array<"):
+            typed = raw  # a table made before arrays became lists: their JSON text, as before
+        else:
+            typed = F.expr(conv.expression(f"_row['{name}']")).cast(sql_type)
         value = F.when(unavailable, F.lit(None).cast(sql_type)).otherwise(typed)
         cols += [value.alias(name), unavailable.alias(f"_unavail_{name}")]
         relevant = F.lit(True) if name in spec.primary_key else (F.col("op") != "d")
         misfits.append(F.when(relevant & raw.isNotNull() & ~unavailable & typed.isNull(),
-                              F.concat(F.lit(f"{name}='"), F.substring(raw, 1, 80), F.lit(f"' as {sql_type}"))))
+                              F.concat(F.lit(f"{name}='"), F.substring(raw, 1, 80),
+                                       F.lit(f"' as {sql_type}" + (f" ({conv.limits})" if conv.limits else "")))))
     pk_missing = F.lit(False)
     for k in spec.primary_key:
         pk_missing = pk_missing | F.col("_row").getItem(k).isNull()
     misfit_list = F.concat_ws(", ", *misfits) if misfits else F.lit("")
     fit_reason = (F.when(pk_missing, F.lit("missing primary key value"))
                   .when(misfit_list != "", F.concat(F.lit("value does not fit the column type: "), misfit_list)))
-    return df.select("*", *cols, fit_reason.alias("fit_reason")).drop("_row")
+    return df.select("*", *cols, any_unavail.alias("_any_unavail"), fit_reason.alias("fit_reason")).drop("_row")

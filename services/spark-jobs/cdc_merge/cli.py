@@ -16,7 +16,11 @@ log = get_logger("cdc-merge")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `once` (one batch per table), `catch-up` (until no lag) or `stream` (forever)."""
+    """Run `once` (one batch per table), `catch-up` (until no lag) or `stream` (forever).
+
+    Exit codes: 0 done; 2 configuration error; 75 a table was skipped because another merge
+    held it (`cdc_merge.lease.EXIT_BUSY`: the other run merges it, try again later).
+    """
     parser = argparse.ArgumentParser(prog="lakehouse-merge", description=__doc__)
     parser.add_argument("mode", choices=("once", "catch-up", "stream"), help="how many batches to run")
     parser.add_argument("--output", choices=("text", "json"), default="text")
@@ -33,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cdc_merge.conflicts import is_conflict
     from cdc_merge.job import run_once, run_until_caught_up
+    from cdc_merge.lease import EXIT_BUSY, LeaseLost
     from cdc_merge.session import build_session
 
     def say(msg: str) -> None:
@@ -72,9 +77,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps([r.as_dict() for r in results], default=str))
         elif not results and args.mode != "stream":
             print("nothing new on any topic")
+    except LeaseLost as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         spark.stop()
-    return 0
+    busy = {r.table: r.busy for r in results if r.busy}
+    for table, holder in busy.items():
+        print(f"busy: {table} was skipped: another merge holds it ({holder}); exit {EXIT_BUSY}", file=sys.stderr)
+    return EXIT_BUSY if busy else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """The cdc-merge job: for every registry table, one bounded batch from Kafka into Iceberg.
 
+A batch holds its table's lease (`cdc_merge.lease`, an advisory lock in the catalog
+database) from reading the checkpoint to its last commit: one writer per table. A table
+another merge holds is skipped after `LAKEHOUSE_MERGE_LEASE_WAIT_S` (its result says `busy`).
 Per table and batch, in this order, each commit carrying the batch's end offsets:
   1. dead-letter rows appended  (records already there are skipped on a re-run)
   2. bronze change log appended (likewise)
@@ -35,7 +38,9 @@ from cdc_merge.changes import (
     typed_changes,
 )
 from cdc_merge.kafka_offsets import OffsetRange, TopicOffsets
-from cdc_merge.silver_merge import last_change_per_key, merge_sql
+from cdc_merge.lease import LeaseBusy, TableLease
+from cdc_merge.silver_merge import merge_sql
+from cdc_merge.toast import LatestChanges, latest_changes
 
 Say = Callable[[str], None]
 
@@ -62,8 +67,10 @@ class TableResult:
     bronze_appended: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)
     schema_changes: list[str] = field(default_factory=list)
+    key_changes: int = 0  # primary-key updates seen while resolving TOAST placeholders
     one_pass: bool = False  # typed while classifying: the batch's schemas were its heads'
     lag: int = 0
+    busy: str | None = None  # another merge held the table: who (nothing was read or written)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -81,7 +88,8 @@ def _thresholds(rng_start: dict[int, int], committed: dict[int, int] | None) -> 
     return {p: max(o, (committed or {}).get(p, 0)) for p, o in rng_start.items()}
 
 
-def _append(df: DataFrame, table: str, props: dict[str, str]) -> None:
+def _append(df: DataFrame, table: str, props: dict[str, str], check: Callable[[], None]) -> None:
+    check()
     writer = df.writeTo(table)
     for k, v in props.items():
         writer = writer.option(f"snapshot-property.{k}", v)
@@ -102,8 +110,21 @@ def expected_heads(probe: TopicOffsets, rng: OffsetRange) -> list[bytes]:
 
 
 def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spec: TableSpec,
-                probe: TopicOffsets, say: Say) -> TableResult | None:
-    """One batch for one table; None when the topic has nothing new."""
+                probe: TopicOffsets, say: Say, lease: TableLease) -> TableResult | None:
+    """One batch for one table under its lease; None when the topic has nothing new."""
+    try:
+        lease.acquire(spec.source, settings.merge.lease_wait_s)
+    except LeaseBusy as exc:
+        say(str(exc))
+        return TableResult(table=spec.source, topic=registry.topic(spec), busy=exc.holder)
+    try:
+        return _merge_table(spark, settings, registry, spec, probe, say, partial(lease.check, spec.source))
+    finally:
+        lease.release(spec.source)
+
+
+def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, spec: TableSpec,
+                 probe: TopicOffsets, say: Say, check: Callable[[], None]) -> TableResult | None:
     started = time.monotonic()
     topic = registry.topic(spec)
     silver, bronze, dead = registry.silver(spec), registry.bronze(spec), registry.dead_letter
@@ -140,11 +161,12 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
     classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec, heads, extend)
     typed: DataFrame | None = None
     typed_cached = False
+    resolved: LatestChanges | None = None
     try:
         # One pass over the batch for every count and each schema's first record.
         keys = ["schema_id", "reason", "tombstone", offset_at_least(bronze_from, rng.start).alias("to_bronze"),
                 offset_at_least(dead_from, rng.start).alias("to_dead")]
-        groups = classified.groupBy(*keys, *(["op", "fit_reason"] if pre is not None else [])).agg(
+        groups = classified.groupBy(*keys, *(["op", "fit_reason", "_any_unavail"] if pre is not None else [])).agg(
             F.count(F.lit(1)).alias("n"), F.min(F.struct("kafka_partition", "kafka_offset")).alias("first")
         ).collect()
         result.records = sum(g["n"] for g in groups)
@@ -186,25 +208,43 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
             schema_reason = F.when(F.col("schema_id") == sid, F.lit(why)).otherwise(schema_reason)
         usable = classified.where(~F.col("tombstone") & F.col("reason").isNull())
         ops: dict[str, int] = {}
-        fits: list[tuple[str, str | None, bool, int]] = []  # op, why it does not fit, to dead letters, count
+        # op, why it does not fit, to dead letters, carries a TOAST placeholder, count
+        fits: list[tuple[str, str | None, bool, bool, int]] = []
         if one_pass:
             # Typed in the classifying pass (no schema rejected): the counts are in `groups`.
             typed = usable
-            fits = [(g["op"], g["fit_reason"], g["to_dead"], g["n"]) for g in usable_groups]
+            fits = [(g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["n"]) for g in usable_groups]
         elif converters:
             # Cached, and built by the counting job below: the steps after it (dead letters,
             # MERGE) then plan against a scan of the cache instead of re-deriving the parse.
             typed = typed_changes(usable.select(*CLASSIFIED_COLUMNS).where(schema_reason.isNull()), spec,
                                   table_columns, converters).persist(StorageLevel.MEMORY_AND_DISK)
             typed_cached = True
-            fits = [(g["op"], g["fit_reason"], g["to_dead"], g["count"]) for g in typed.groupBy(
-                "op", "fit_reason", offset_at_least(dead_from, rng.start).alias("to_dead")).count().collect()]
-        for op, fit_reason, to_dead, n in fits:
+            fits = [(g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["count"]) for g in typed.groupBy(
+                "op", "fit_reason", offset_at_least(dead_from, rng.start).alias("to_dead"), "_any_unavail",
+            ).count().collect()]
+        placeholders = any(unavail for _, fit_reason, _, unavail, _ in fits if fit_reason is None)
+        for op, fit_reason, to_dead, _, n in fits:
             if fit_reason is None:
                 ops[op] = ops.get(op, 0) + n
             elif to_dead:
                 dead_counts[fit_reason] = dead_counts.get(fit_reason, 0) + n
         t = result.mark("typed", t)
+
+        # The newest change per key, TOAST placeholders resolved; those that cannot be are
+        # dead letters, so this comes before any write.
+        if ops:
+            assert typed is not None
+            toastable = {c for c, ct in converters.items() if ct.toastable and c in table_columns}
+            resolved = latest_changes(spark, typed.where(F.col("fit_reason").isNull()), spec, table_columns,
+                                      toastable, silver if silver_exists else None, placeholders)
+            result.key_changes = resolved.key_changes
+            if resolved.unresolved is not None:
+                unresolved_reasons = resolved.unresolved.where(offset_at_least(dead_from, rng.start)).groupBy(
+                    "toast_reason").count().collect()
+                for g in unresolved_reasons:
+                    dead_counts[g["toast_reason"]] = dead_counts.get(g["toast_reason"], 0) + g["count"]
+            t = result.mark("latest", t)
 
         fault(settings, "before-write")
         # 1. dead letters: envelope problems, rejected schemas, values that do not fit.
@@ -219,10 +259,14 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
             if typed is not None:
                 bad_rows = bad_rows.unionByName(typed.where(F.col("fit_reason").isNotNull()).select(
                     *dead_cols, change_json.alias("value"), F.col("fit_reason").alias("reason")))
+            if resolved is not None and resolved.unresolved is not None:
+                bad_rows = bad_rows.unionByName(typed.join(F.broadcast(resolved.unresolved),
+                                                           ["kafka_partition", "kafka_offset"]).select(
+                    *dead_cols, change_json.alias("value"), F.col("toast_reason").alias("reason")))
             _append(bad_rows.where(offset_at_least(dead_from, rng.start)).select(
                 "topic", "kafka_partition", "kafka_offset", "kafka_ts", F.lit(spec.source).alias("registry_table"),
                 "reason", "key", F.col("value").alias("payload"), F.current_timestamp().alias("failed_at"),
-            ), dead, props)
+            ), dead, props, check)
         result.dead_lettered = dead_counts
         t = result.mark("dead-letter", t)
 
@@ -233,29 +277,29 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
             ).select(
                 "topic", "kafka_partition", "kafka_offset", "kafka_ts", "op", "lsn", "tx_id", "source_ts",
                 "key", "before", "after", F.current_timestamp().alias("ingested_at"),
-            ), bronze, props)
+            ), bronze, props, check)
         fault(settings, "after-bronze")
         t = result.mark("bronze", t)
 
         # 3. silver.
         result.deletes = int(ops.get("d", 0))
-        result.inserts_updates = sum(int(v) for k, v in ops.items() if k != "d")
+        unresolved_count = resolved.unresolved_count if resolved is not None else 0
+        result.inserts_updates = sum(int(v) for k, v in ops.items() if k != "d") - unresolved_count
         result.changes = result.deletes + result.inserts_updates
-        if result.changes:
-            assert typed is not None
-            good = typed.where(F.col("fit_reason").isNull())
-            toastable = {c for c, ct in converters.items() if ct.toastable and c in table_columns}
-            latest = last_change_per_key(good, spec, table_columns, toastable)
+        if resolved is not None and result.changes:
             view = f"cdc_changes_{spec.source.replace('.', '_')}"
-            latest.createOrReplaceTempView(view)
+            resolved.latest.createOrReplaceTempView(view)
+            check()
             checkpoint.run_with_commit_properties(
-                spark, props, merge_sql(silver, view, spec, table_columns, toastable,
-                                        list(lake_tables.META_COLUMNS)))
+                spark, props, merge_sql(silver, view, spec, table_columns, list(lake_tables.META_COLUMNS)))
         elif silver_exists or converters:
+            check()
             checkpoint.commit_marker(spark, silver, props)
         t = result.mark("silver", t)
         fault(settings, "after-commit")
     finally:
+        if resolved is not None:
+            resolved.unpersist()
         if typed is not None and typed_cached:
             typed.unpersist()
         classified.unpersist()
@@ -274,14 +318,16 @@ def run_once(spark: SparkSession, settings: Settings, say: Say,
     """One batch for every registry table (or the given ones)."""
     registry = settings.registry()
     probe = TopicOffsets(settings.kafka.bootstrap_servers)
+    lease = TableLease(settings.catalog.conninfo())
     try:
         results = []
         for spec in tables or list(registry.tables):
-            r = merge_table(spark, settings, registry, spec, probe, say)
+            r = merge_table(spark, settings, registry, spec, probe, say, lease)
             if r is not None:
                 results.append(r)
         return results
     finally:
+        lease.close()
         probe.close()
 
 
@@ -292,5 +338,6 @@ def run_until_caught_up(spark: SparkSession, settings: Settings, say: Say,
     while True:
         results = run_once(spark, settings, say, tables)
         everything += results
-        if not results or all(r.lag == 0 for r in results):
+        # A table another merge holds is that merge's to catch up.
+        if not results or all(r.lag == 0 or r.busy for r in results):
             return everything

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
+from lakehouse.debezium import NEW_KEY_HEADER, OLD_KEY_HEADER
 
 from cdc_merge.checkpoint import Offsets
 
@@ -52,8 +53,7 @@ class TopicOffsets:
             out[p] = (low, high)
         return out
 
-    def fetch(self, topic: str, partition: int, offset: int) -> bytes | None:
-        """The raw value of one record (a few per batch: one per distinct schema)."""
+    def _message(self, topic: str, partition: int, offset: int) -> Message | None:
         self.consumer.assign([TopicPartition(topic, partition, offset)])
         try:
             for _ in range(30):
@@ -61,13 +61,46 @@ class TopicOffsets:
                 if msg is None:
                     continue
                 if msg.error() is None and msg.offset() == offset:
-                    value = msg.value()
-                    return bytes(value) if value is not None else None
+                    return msg
                 if msg.error() is None and msg.offset() > offset:
                     return None
             return None
         finally:
             self.consumer.unassign()
+
+    def fetch(self, topic: str, partition: int, offset: int) -> bytes | None:
+        """The raw value of one record (a few per batch: one per distinct schema)."""
+        msg = self._message(topic, partition, offset)
+        value = msg.value() if msg is not None else None
+        return bytes(value) if value is not None else None
+
+    def headers(self, topic: str, partition: int, offset: int) -> tuple[bool, set[str]] | None:
+        """(is a tombstone, header names) of one record; None if it cannot be read."""
+        msg = self._message(topic, partition, offset)
+        if msg is None:
+            return None
+        return msg.value() is None, {k for k, _ in (msg.headers() or [])}
+
+    def key_change_end(self, topic: str, partition: int, start: int, end: int, high: int) -> int:
+        """`end`, moved so that [start, end) does not split a primary-key update.
+
+        Debezium sends a key update as delete(old key) [, tombstone], create(new key). The
+        create's unchanged TOAST values are resolved from the old key's row, which the delete
+        removes from silver: both must be in one batch. A range whose last event is such a
+        delete is extended to the create when it is in the topic, else ends before the delete.
+        """
+        last = end - 1
+        info = self.headers(topic, partition, last) if last >= start else None
+        if info is not None and info[0] and last - 1 >= start:  # a tombstone: look at what it follows
+            last -= 1
+            info = self.headers(topic, partition, last)
+        if info is None or info[0] or NEW_KEY_HEADER not in info[1]:
+            return end
+        for offset in range(last + 1, min(high, last + 3)):
+            after = self.headers(topic, partition, offset)
+            if after is not None and not after[0] and OLD_KEY_HEADER in after[1]:
+                return offset + 1
+        return last
 
     def next_range(self, topic: str, committed: Offsets | None, max_records: int) -> OffsetRange | None:
         """The range after `committed`, at most `max_records` per partition; None if nothing new."""
@@ -80,5 +113,7 @@ class TopicOffsets:
             begin = (committed or {}).get(p, low)
             start[p] = begin
             end[p] = min(high, begin + max_records)
+            if end[p] > begin:
+                end[p] = self.key_change_end(topic, p, begin, end[p], high)
         rng = OffsetRange(topic, start, end)
         return rng if rng.count > 0 else None

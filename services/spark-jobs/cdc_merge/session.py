@@ -74,6 +74,9 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
                    .config("spark.kubernetes.namespace", merge.kubernetes_namespace)
                    .config("spark.kubernetes.authenticate.driver.serviceAccountName", "spark")
                    .config("spark.executor.instances", str(merge.executor_instances)))
+        if merge.driver_pod_name:
+            # Executors get an owner reference to the driver pod: none outlives it.
+            builder = builder.config("spark.kubernetes.driver.pod.name", merge.driver_pod_name)
         if merge.executor_request_cores:
             builder = builder.config("spark.kubernetes.executor.request.cores", merge.executor_request_cores)
     for key, value in catalog_conf(settings).items():

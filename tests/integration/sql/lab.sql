@@ -22,3 +22,32 @@ CREATE TABLE IF NOT EXISTS lab.shifting (id integer PRIMARY KEY, v text);
 -- Not in the registry at start: a test adds it while a workload runs.
 CREATE TABLE IF NOT EXISTS lab.late (id integer PRIMARY KEY, v text, n integer);
 GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;
+-- TOASTed values of every toastable type, stored out of line uncompressed (EXTERNAL), under
+-- single and composite keys: primary-key updates must carry them (test_toast_and_keys.py).
+CREATE TABLE IF NOT EXISTS lab.toasty (
+    id integer PRIMARY KEY, title text, body text, note varchar(20000), blob bytea, doc jsonb,
+    tags text[], nums integer[], version integer
+);
+CREATE TABLE IF NOT EXISTS lab.toasty_pairs (region text, id integer, body text, blob bytea, version integer,
+                                             PRIMARY KEY (region, id));
+DO $$
+DECLARE c text;
+BEGIN
+    FOREACH c IN ARRAY ARRAY['body', 'note', 'blob', 'doc', 'tags', 'nums'] LOOP
+        EXECUTE format('ALTER TABLE lab.toasty ALTER COLUMN %I SET STORAGE EXTERNAL', c);
+    END LOOP;
+    ALTER TABLE lab.toasty_pairs ALTER COLUMN body SET STORAGE EXTERNAL;
+    ALTER TABLE lab.toasty_pairs ALTER COLUMN blob SET STORAGE EXTERNAL;
+END $$;
+GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;
+-- Values with no obvious Iceberg form: each is kept exactly by one documented rule or
+-- dead-lettered with its reason (test_value_fidelity.py, docs/merge-semantics.md).
+DO $$ BEGIN
+    CREATE TYPE lab.mood AS ENUM ('happy', 'sad');
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+CREATE TABLE IF NOT EXISTS lab.edge_values (
+    id integer PRIMARY KEY, t time, m money, ints integer[], texts text[], blobs bytea[], mood lab.mood,
+    iv interval, n numeric, dn numeric(10, 2), d date, ts timestamp, tz timestamptz, dates date[], uuids uuid[]
+);
+GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;
