@@ -54,6 +54,11 @@ clean: ## Stop the local stack and delete its data
 connectors: ## Apply the Debezium connector rendered from config/tables.yaml
 	$(with_stack) $(VENV)/bin/lakehouse-connectors apply
 
+.PHONY: resnapshot
+resnapshot: ## Re-read one table from PostgreSQL and follow the snapshot to its end: make resnapshot TABLE=shop.orders
+	@test -n "$(TABLE)" || { echo "error: name the table: make resnapshot TABLE=<schema.table>" >&2; exit 2; }
+	$(with_stack) $(VENV)/bin/lakehouse-connectors resnapshot --table $(TABLE)
+
 .PHONY: load
 load: ## Run the shop workload (RATE ops/s, DURATION s, or OPS operations)
 	$(with_stack) $(VENV)/bin/lakehouse-load --rate $(RATE) --duration $(DURATION) --ops $(OPS)

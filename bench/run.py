@@ -71,7 +71,9 @@ def insert_rows(conninfo: str, table: str, rows: int, chunk: int = 10_000, first
             n = min(chunk, first_id - 1 + rows - start)
             conn.execute(
                 f"INSERT INTO {table} SELECT g, 'sku-' || g, (g %% 17) + 1, (g %% 1000) / 10.0, now() "
-                "FROM generate_series(%s::bigint, %s::bigint) g", (start + 1, start + n))
+                "FROM generate_series(%s::bigint, %s::bigint) g",
+                (start + 1, start + n),
+            )
 
 
 def kafka_count(bootstrap: str, topic: str) -> int:
@@ -135,6 +137,7 @@ def warm_up(spark: Any, settings: Any, round_rows: int = 50_000, max_rounds: int
     would flatter the ratio. Rounds run until two in a row agree within 10 %.
     """
     from cdc_merge.job import run_until_caught_up
+
     rates: list[float] = []
     for i in range(max_rounds):
         _, seconds = debezium_round(settings, TABLES["warmup"], i * round_rows + 1, round_rows)
@@ -152,11 +155,18 @@ def measure_raw(settings: Any, rows: int) -> dict[str, float]:
     meter = CpuMeter()
     committed, elapsed = debezium_round(settings, TABLES["raw"], 1, rows)
     cpu, _ = meter.read()
-    log(f"raw: {rows} events in Kafka {elapsed:.1f}s after the first commit (commits took {committed:.1f}s), "
-        f"{cpu / elapsed:.2f} cores busy")
-    return {"rows": rows, "seconds": round(elapsed, 2), "rate_per_s": round(rows / elapsed, 1),
-            "commit_seconds": round(committed, 2), "cores_busy": round(cpu / elapsed, 2),
-            "core_us_per_event": round(cpu / rows * 1e6, 1)}
+    log(
+        f"raw: {rows} events in Kafka {elapsed:.1f}s after the first commit (commits took {committed:.1f}s), "
+        f"{cpu / elapsed:.2f} cores busy"
+    )
+    return {
+        "rows": rows,
+        "seconds": round(elapsed, 2),
+        "rate_per_s": round(rows / elapsed, 1),
+        "commit_seconds": round(committed, 2),
+        "cores_busy": round(cpu / elapsed, 2),
+        "core_us_per_event": round(cpu / rows * 1e6, 1),
+    }
 
 
 class StreamRunner(threading.Thread):
@@ -173,6 +183,7 @@ class StreamRunner(threading.Thread):
 
     def run(self) -> None:
         from cdc_merge.job import run_once
+
         try:
             while not self.stop.is_set():
                 results = run_once(self.spark, self.settings, lambda _m: None, self.specs)
@@ -189,8 +200,9 @@ class StreamRunner(threading.Thread):
         return next((t for t, tbl, end in self.commits if tbl == table and sum(end.values()) >= offsets), None)
 
 
-def load_beside(spark: Any, settings: Any, runner: Any, table: str, rows: int,
-                first_id: int = 1) -> tuple[float, float, float]:
+def load_beside(
+    spark: Any, settings: Any, runner: Any, table: str, rows: int, first_id: int = 1
+) -> tuple[float, float, float]:
     """Start `runner` (a job streaming into Iceberg), commit `rows` rows of `table` from `first_id`
     (the topic then holds `first_id - 1 + rows` records), and wait until a batch covers them all.
 
@@ -215,14 +227,20 @@ def measure_e2e(spark: Any, settings: Any, rows: int) -> dict[str, float]:
     runner = StreamRunner(spark, settings, [TABLES["e2e"]])
     log(f"end-to-end: inserting {rows} rows with the merge streaming")
     elapsed, cpu, spark_cpu = load_beside(spark, settings, runner, TABLES["e2e"], rows)
-    log(f"end-to-end: all {rows} rows committed to Iceberg {elapsed:.1f}s after the first commit "
+    log(
+        f"end-to-end: all {rows} rows committed to Iceberg {elapsed:.1f}s after the first commit "
         f"({len(runner.commits)} batches), {cpu / elapsed:.2f} cores busy, Spark "
-        f"{spark_cpu / rows * 1e6:.0f} core-us per event")
-    return {"rows": rows, "seconds": round(elapsed, 2), "rate_per_s": round(rows / elapsed, 1),
-            "cores_busy": round(cpu / elapsed, 2),
-            "spark_core_us_per_event": round(spark_cpu / rows * 1e6, 1),
-            "other_core_us_per_event": round((cpu - spark_cpu) / rows * 1e6, 1),
-            "batches": runner.batches}
+        f"{spark_cpu / rows * 1e6:.0f} core-us per event"
+    )
+    return {
+        "rows": rows,
+        "seconds": round(elapsed, 2),
+        "rate_per_s": round(rows / elapsed, 1),
+        "cores_busy": round(cpu / elapsed, 2),
+        "spark_core_us_per_event": round(spark_cpu / rows * 1e6, 1),
+        "other_core_us_per_event": round((cpu - spark_cpu) / rows * 1e6, 1),
+        "batches": runner.batches,
+    }
 
 
 # What a reader of the change stream needs at the least: op, LSN, the row images as the merge
@@ -259,6 +277,7 @@ class FloorRunner(threading.Thread):
         from cdc_merge.changes import read_range
         from cdc_merge.job import expected_heads
         from pyspark.sql import functions as F
+
         rng = probe.next_range(self.topic, self.end, self.settings.merge.max_records_per_batch)
         if rng is None:
             return False
@@ -267,13 +286,16 @@ class FloorRunner(threading.Thread):
         body = F.expr(f"substring(value, {head + 1}, length(value) - {head + 1})").cast("string")
         for write in self.writes:
             p = read_range(self.spark, self.settings.kafka.bootstrap_servers, rng).select(
-                "partition", "offset", F.from_json(body, FLOOR_PAYLOAD).alias("p"))
+                "partition", "offset", F.from_json(body, FLOOR_PAYLOAD).alias("p")
+            )
             if write == "bronze":
-                rows = p.select("partition", "offset", "p.op", F.col("p.source.lsn").alias("lsn"),
-                                "p.before", "p.after")
+                rows = p.select(
+                    "partition", "offset", "p.op", F.col("p.source.lsn").alias("lsn"), "p.before", "p.after"
+                )
             else:
-                rows = p.select(F.from_json("p.after", FLOOR_ROW).alias("r"), "p.op",
-                                F.col("p.source.lsn").alias("lsn")).select("r.*", "op", "lsn")
+                rows = p.select(
+                    F.from_json("p.after", FLOOR_ROW).alias("r"), "p.op", F.col("p.source.lsn").alias("lsn")
+                ).select("r.*", "op", "lsn")
             if self.end is None:
                 rows.writeTo(self.targets[write]).using("iceberg").createOrReplace()
             else:
@@ -285,6 +307,7 @@ class FloorRunner(threading.Thread):
     def probe(self) -> Any:
         """An offset probe for `batch`, closed when its `with` block ends."""
         from cdc_merge.kafka_offsets import TopicOffsets
+
         return closing(TopicOffsets(self.settings.kafka.bootstrap_servers))
 
     def catch_up(self) -> None:
@@ -307,8 +330,9 @@ class FloorRunner(threading.Thread):
         return next((t for t, end in self.commits if sum(end.values()) >= offsets), None)
 
 
-def measure_floor(spark: Any, settings: Any, table: str, writes: tuple[str, ...], rows: int,
-                  warm_rows: int = 50_000) -> dict[str, Any]:
+def measure_floor(
+    spark: Any, settings: Any, table: str, writes: tuple[str, ...], rows: int, warm_rows: int = 50_000
+) -> dict[str, Any]:
     """The end-to-end phase again on `table`, with a `FloorRunner` in place of the merge."""
     runner = FloorRunner(spark, settings, table, writes)
     name = "+".join(writes)
@@ -317,15 +341,24 @@ def measure_floor(spark: Any, settings: Any, table: str, writes: tuple[str, ...]
     runner.catch_up()
     log(f"floor ({name}): inserting {rows} rows with the minimal Spark job streaming")
     elapsed, cpu, spark_cpu = load_beside(spark, settings, runner, table, rows, first_id=warm_rows + 1)
-    log(f"floor ({name}): all {rows} rows appended {elapsed:.1f}s after the first commit, "
-        f"{cpu / elapsed:.2f} cores busy, Spark {spark_cpu / rows * 1e6:.0f} core-us per event")
-    return {"writes": list(writes), "rows": rows, "seconds": round(elapsed, 2), "rate_per_s": round(rows / elapsed, 1),
-            "cores_busy": round(cpu / elapsed, 2), "spark_core_us_per_event": round(spark_cpu / rows * 1e6, 1),
-            "batches": len(runner.commits)}
+    log(
+        f"floor ({name}): all {rows} rows appended {elapsed:.1f}s after the first commit, "
+        f"{cpu / elapsed:.2f} cores busy, Spark {spark_cpu / rows * 1e6:.0f} core-us per event"
+    )
+    return {
+        "writes": list(writes),
+        "rows": rows,
+        "seconds": round(elapsed, 2),
+        "rate_per_s": round(rows / elapsed, 1),
+        "cores_busy": round(cpu / elapsed, 2),
+        "spark_core_us_per_event": round(spark_cpu / rows * 1e6, 1),
+        "batches": len(runner.commits),
+    }
 
 
 def measure_freshness(spark: Any, settings: Any, seconds: float, rate: float) -> dict[str, float]:
     from lakehouse.lake import open_catalog
+
     runner = StreamRunner(spark, settings, [TABLES["fresh"]])
     runner.start()
     log(f"freshness: one commit every {1 / rate:.2f}s for {seconds:.0f}s with the merge streaming")
@@ -346,8 +379,13 @@ def measure_freshness(spark: Any, settings: Any, seconds: float, rate: float) ->
         time.sleep(0.2)
     runner.stop.set()
     runner.join()
-    silver = open_catalog(settings).load_table("silver.fresh").scan(
-        selected_fields=("id", "_cdc_kafka_offset")).to_arrow().to_pylist()
+    silver = (
+        open_catalog(settings)
+        .load_table("silver.fresh")
+        .scan(selected_fields=("id", "_cdc_kafka_offset"))
+        .to_arrow()
+        .to_pylist()
+    )
     batches = sorted((sum(e.values()), t) for t, tbl, e in runner.commits if tbl == TABLES["fresh"])
     latencies = []
     for row in silver:
@@ -358,8 +396,7 @@ def measure_freshness(spark: Any, settings: Any, seconds: float, rate: float) ->
     p50 = statistics.median(latencies)
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     log(f"freshness: {len(latencies)} rows, p50 {p50:.1f}s, p95 {p95:.1f}s, max {latencies[-1]:.1f}s")
-    return {"rows": len(latencies), "p50_s": round(p50, 2), "p95_s": round(p95, 2),
-            "max_s": round(latencies[-1], 2)}
+    return {"rows": len(latencies), "p50_s": round(p50, 2), "p95_s": round(p95, 2), "max_s": round(latencies[-1], 2)}
 
 
 def main() -> int:
@@ -367,14 +404,18 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--fresh-seconds", type=float, default=60)
     parser.add_argument("--fresh-rate", type=float, default=20, help="commits per second")
-    parser.add_argument("--compression", default=None,
-                        help="the connector's producer compression (LAKEHOUSE_CONNECT_PRODUCER_COMPRESSION); "
-                             "default: the settings' default")
+    parser.add_argument(
+        "--compression",
+        default=None,
+        help="the connector's producer compression (LAKEHOUSE_CONNECT_PRODUCER_COMPRESSION); "
+        "default: the settings' default",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-"))
     registry = yaml.safe_load((REPO / "config" / "tables.yaml").read_text())
-    registry["tables"] = [{"source": s, "primary_key": ["id"], "iceberg": f"silver.{s.split('.')[1]}"}
-                          for s in TABLES.values()]
+    registry["tables"] = [
+        {"source": s, "primary_key": ["id"], "iceberg": f"silver.{s.split('.')[1]}"} for s in TABLES.values()
+    ]
     (root / "tables.yaml").write_text(yaml.safe_dump(registry))
     log(f"starting a private stack under {root}")
     extra = {"LAKEHOUSE_CONNECT_HEARTBEAT_INTERVAL_MS": "1000"}
@@ -389,13 +430,16 @@ def main() -> int:
         run_tool(env, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", DDL)
         run_tool(env, "lakehouse-connectors", "apply")
         from cdc_merge.session import build_session
+
         spark = build_session(settings, app_name="cdc-merge-bench")
         try:
             warm = warm_up(spark, settings)
             raw = measure_raw(settings, args.rows)
             e2e = measure_e2e(spark, settings, args.rows)
-            floors = [measure_floor(spark, settings, TABLES["floor_silver"], ("silver",), args.rows),
-                      measure_floor(spark, settings, TABLES["floor_both"], ("bronze", "silver"), args.rows)]
+            floors = [
+                measure_floor(spark, settings, TABLES["floor_silver"], ("silver",), args.rows),
+                measure_floor(spark, settings, TABLES["floor_both"], ("bronze", "silver"), args.rows),
+            ]
             fresh = measure_freshness(spark, settings, args.fresh_seconds, args.fresh_rate)
         finally:
             spark.stop()
@@ -405,8 +449,13 @@ def main() -> int:
     # When the machine's cores are the limit, the merge's CPU per event adds to Debezium's:
     # end-to-end takes at least (debezium + spark) * rows / cores, raw takes debezium * rows / busy.
     cores = os.cpu_count() or 1
-    ceiling = round(cores / raw["cores_busy"] * raw["core_us_per_event"]
-                    / (raw["core_us_per_event"] + e2e["spark_core_us_per_event"]), 3)
+    ceiling = round(
+        cores
+        / raw["cores_busy"]
+        * raw["core_us_per_event"]
+        / (raw["core_us_per_event"] + e2e["spark_core_us_per_event"]),
+        3,
+    )
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
@@ -419,8 +468,11 @@ def main() -> int:
         "minimal_spark_jobs": floors,
         "commit_to_visible_latency": fresh,
         "targets": {"ratio_at_least": 0.7, "p95_latency_below_s": 30},
-        "targets_met": {"ratio": ratio >= 0.7, "p95_latency": fresh["p95_s"] < 30,
-                        "ratio_by_the_minimal_spark_jobs": [f["ratio"] >= 0.7 for f in floors]},
+        "targets_met": {
+            "ratio": ratio >= 0.7,
+            "p95_latency": fresh["p95_s"] < 30,
+            "ratio_by_the_minimal_spark_jobs": [f["ratio"] >= 0.7 for f in floors],
+        },
     }
     out = REPO / "bench" / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

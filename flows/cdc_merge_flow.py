@@ -41,10 +41,23 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per table: what its batches did in total, and where it stands."""
     rows: dict[str, dict[str, Any]] = {}
     for r in results:
-        row = rows.setdefault(r["table"], {"table": r["table"], "batches": 0, "records": 0, "changes_merged": 0,
-                                           "deletes": 0, "bronze_appended": 0, "dead_lettered": 0,
-                                           "start_offsets": r["start"], "end_offsets": r["end"], "lag": 0,
-                                           "schema_changes": "", "seconds": 0.0})
+        row = rows.setdefault(
+            r["table"],
+            {
+                "table": r["table"],
+                "batches": 0,
+                "records": 0,
+                "changes_merged": 0,
+                "deletes": 0,
+                "bronze_appended": 0,
+                "dead_lettered": 0,
+                "start_offsets": r["start"],
+                "end_offsets": r["end"],
+                "lag": 0,
+                "schema_changes": "",
+                "seconds": 0.0,
+            },
+        )
         row["batches"] += 1
         row["records"] += r["records"]
         row["changes_merged"] += r["changes"]
@@ -65,16 +78,27 @@ def cdc_merge(tables: list[str] | None = None) -> list[dict[str, Any]]:
     results = merge_tables(chosen)
     summary = summarize(results)
     if summary:
-        create_table_artifact(summary, key="cdc-merge-results",
-                              description="Changes merged, offsets and lag per table (this run)")
+        create_table_artifact(
+            summary, key="cdc-merge-results", description="Changes merged, offsets and lag per table (this run)"
+        )
     else:
-        create_markdown_artifact("Nothing new on any topic: every table was already up to date.",
-                                 key="cdc-merge-results")
+        create_markdown_artifact(
+            "Nothing new on any topic: every table was already up to date.", key="cdc-merge-results"
+        )
     for row in summary:
-        logger.info("%s: %s changes merged in %s batch(es), %s dead-lettered, lag %s", row["table"],
-                    row["changes_merged"], row["batches"], row["dead_lettered"], row["lag"])
+        logger.info(
+            "%s: %s changes merged in %s batch(es), %s dead-lettered, lag %s",
+            row["table"],
+            row["changes_merged"],
+            row["batches"],
+            row["dead_lettered"],
+            row["lag"],
+        )
     dead = sum(r["dead_lettered"] for r in summary)
     if dead:
-        logger.warning("%s record(s) went to the dead-letter table %s; see docs/operations.md", dead,
-                       get_settings().registry().dead_letter)
+        logger.warning(
+            "%s record(s) went to the dead-letter table %s; see docs/operations.md",
+            dead,
+            get_settings().registry().dead_letter,
+        )
     return summary

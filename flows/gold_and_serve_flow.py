@@ -30,12 +30,23 @@ def gold_and_serve(snapshots: dict[str, int] | None = None, watermark: str | Non
     logger = get_run_logger()
     if snapshots is None or watermark is None:
         from flows.quality_flow import quality
+
         logger.info("no checked snapshots given: running the quality flow first")
         checked = quality()
         snapshots, watermark = checked["snapshots"], checked["watermark"]
     result = build_and_publish(snapshots, watermark)
     create_table_artifact(
-        [{"gold_table": t["table"], "rows": t["rows"], "iceberg_snapshot": t["snapshot_id"],
-          "watermark": t["watermark"], "published_at": result["published_at"]} for t in result["tables"]],
-        key="gold-and-serve-results", description="Gold tables built and published to the serving store")
+        [
+            {
+                "gold_table": t["table"],
+                "rows": t["rows"],
+                "iceberg_snapshot": t["snapshot_id"],
+                "watermark": t["watermark"],
+                "published_at": result["published_at"],
+            }
+            for t in result["tables"]
+        ],
+        key="gold-and-serve-results",
+        description="Gold tables built and published to the serving store",
+    )
     return result

@@ -29,6 +29,7 @@ def run_job(settings: Settings, argv: list[str], *, timeout_s: float = 3600) -> 
     """Run a platform CLI (`lakehouse-merge catch-up --output json`, ...) and return its JSON output."""
     if settings.flows.job_runner == "kubernetes":
         from flows.kubernetes_jobs import run_kubernetes_job
+
         return run_kubernetes_job(settings, argv, timeout_s=timeout_s)
     return run_local_job(argv, timeout_s=timeout_s)
 

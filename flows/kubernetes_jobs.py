@@ -32,30 +32,58 @@ REGISTRY_DIR = "/etc/lakehouse/registry"
 def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, Any]:
     """The Job running `argv` in the Spark image (pure: unit-testable)."""
     return {
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "lakehouse",
-                                              "app.kubernetes.io/component": "spark-job"}},
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "labels": {"app.kubernetes.io/part-of": "lakehouse", "app.kubernetes.io/component": "spark-job"},
+        },
         "spec": {
-            "backoffLimit": 3, "ttlSecondsAfterFinished": 3600,
+            "backoffLimit": 3,
+            "ttlSecondsAfterFinished": 3600,
             "template": {
-                "metadata": {"labels": {"app.kubernetes.io/part-of": "lakehouse",
-                                        "app.kubernetes.io/component": "spark-driver", "job-name": name}},
+                "metadata": {
+                    "labels": {
+                        "app.kubernetes.io/part-of": "lakehouse",
+                        "app.kubernetes.io/component": "spark-driver",
+                        "job-name": name,
+                    }
+                },
                 "spec": {
-                    "restartPolicy": "Never", "serviceAccountName": SERVICE_ACCOUNT, "enableServiceLinks": False,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
-                                        "fsGroup": 10001},
-                    "containers": [{
-                        "name": "driver", "image": settings.flows.spark_image, "args": argv,
-                        "envFrom": [{"configMapRef": {"name": SETTINGS_CONFIGMAP}}, {"secretRef": {"name": SECRETS}}],
-                        "env": [{"name": "LAKEHOUSE_MERGE_DRIVER_HOST",
-                                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                                {"name": "LAKEHOUSE_MERGE_DRIVER_POD_NAME",
-                                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                        "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
-                        # The one table registry, from the same ConfigMap every pod mounts.
-                        "volumeMounts": [{"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True}],
-                    }],
+                    "restartPolicy": "Never",
+                    "serviceAccountName": SERVICE_ACCOUNT,
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "fsGroup": 10001,
+                    },
+                    "containers": [
+                        {
+                            "name": "driver",
+                            "image": settings.flows.spark_image,
+                            "args": argv,
+                            "envFrom": [
+                                {"configMapRef": {"name": SETTINGS_CONFIGMAP}},
+                                {"secretRef": {"name": SECRETS}},
+                            ],
+                            "env": [
+                                {
+                                    "name": "LAKEHOUSE_MERGE_DRIVER_HOST",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+                                },
+                                {
+                                    "name": "LAKEHOUSE_MERGE_DRIVER_POD_NAME",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                                },
+                            ],
+                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                            "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+                            # The one table registry, from the same ConfigMap every pod mounts.
+                            "volumeMounts": [{"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True}],
+                        }
+                    ],
                     "volumes": [{"name": "registry", "configMap": {"name": REGISTRY_CONFIGMAP}}],
                 },
             },
@@ -90,8 +118,9 @@ async def _run(settings: Settings, argv: list[str], timeout_s: float) -> Any:
         return last_json_result(await _logs(core, ns, name), f"Job {ns}/{name}")
 
 
-async def _delete_job(batch: client.BatchV1Api, core: client.CoreV1Api, ns: str, name: str,
-                      wait_s: float = 120) -> None:
+async def _delete_job(
+    batch: client.BatchV1Api, core: client.CoreV1Api, ns: str, name: str, wait_s: float = 120
+) -> None:
     """Delete Job `name` in the foreground and wait until none of its pods is left."""
     await batch.delete_namespaced_job(name, ns, propagation_policy="Foreground", grace_period_seconds=30)
     deadline = time.monotonic() + wait_s

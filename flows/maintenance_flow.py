@@ -28,7 +28,9 @@ def lake_maintenance(tables: list[str] | None = None) -> list[dict[str, Any]]:
     """
     results = maintain(tables)
     if results:
-        create_table_artifact([{k: v for k, v in r.items() if k != "phases"} for r in results],
-                              key="lake-maintenance-results",
-                              description="Files, delete files and snapshots before/after, per table")
+        create_table_artifact(
+            [{k: v for k, v in r.items() if k != "phases"} for r in results],
+            key="lake-maintenance-results",
+            description="Files, delete files and snapshots before/after, per table",
+        )
     return results

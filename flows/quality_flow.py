@@ -40,15 +40,20 @@ def quality(tables: list[str] | None = None) -> dict[str, Any]:
     settings = get_settings()
     chosen = registry_tables(tables)
     with open_source_snapshot(settings) as snap:
-        logger.info("source snapshot taken at %s (WAL %s); waiting until Debezium has captured it",
-                    snap.taken_at.isoformat(), snap.wal_lsn)
+        logger.info(
+            "source snapshot taken at %s (WAL %s); waiting until Debezium has captured it",
+            snap.taken_at.isoformat(),
+            snap.wal_lsn,
+        )
         waited = wait_for_snapshot(settings, snap)
         logger.info("captured after %.1fs; catching the lake up to it", waited)
         cdc_merge(chosen)
         rows, results = run_checks(snap, chosen)
     create_table_artifact(
         [{k: v for k, v in r.items() if k != "problems"} | {"problems": "; ".join(r["problems"])} for r in rows],
-        key="quality-results", description=f"Silver vs PostgreSQL at the snapshot of {snap.taken_at.isoformat()}")
+        key="quality-results",
+        description=f"Silver vs PostgreSQL at the snapshot of {snap.taken_at.isoformat()}",
+    )
     raise_on_failure(results)
     snapshots = {r["silver_table"]: r["iceberg_snapshot_id"] for r in rows if r["iceberg_snapshot_id"] is not None}
     logger.info("all %d table(s) passed; watermark %s", len(rows), snap.taken_at.isoformat())

@@ -95,8 +95,13 @@ class SourceSnapshot:
         return self.xids.visible(xid)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"taken_at": self.taken_at.isoformat(), "wal_lsn": self.wal_lsn, "xmin": self.xmin,
-                "xmax": self.xmax, "xip": list(self.xip)}
+        return {
+            "taken_at": self.taken_at.isoformat(),
+            "wal_lsn": self.wal_lsn,
+            "xmin": self.xmin,
+            "xmax": self.xmax,
+            "xip": list(self.xip),
+        }
 
 
 @contextmanager
@@ -114,12 +119,19 @@ def open_source_snapshot(settings: Settings, *, conninfo: str | None = None) -> 
         row = conn.execute(
             "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text, "
             "ARRAY(SELECT x::text FROM pg_snapshot_xip(s) AS x), clock_timestamp() "
-            "FROM pg_current_snapshot() AS s").fetchone()
+            "FROM pg_current_snapshot() AS s"
+        ).fetchone()
         assert row is not None
         lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
         assert lsn is not None
-        snap = SourceSnapshot(conn=conn, taken_at=row[3], wal_lsn=str(lsn[0]), xmin=int(row[0]),
-                              xmax=int(row[1]), xip=tuple(sorted(int(x) for x in row[2])))
+        snap = SourceSnapshot(
+            conn=conn,
+            taken_at=row[3],
+            wal_lsn=str(lsn[0]),
+            xmin=int(row[0]),
+            xmax=int(row[1]),
+            xip=tuple(sorted(int(x) for x in row[2])),
+        )
         yield snap
     finally:
         try:
@@ -142,17 +154,25 @@ def wait_until_captured(conninfo: str, slot: str, *, lsn: str | None = None, tim
         while True:
             row = conn.execute(
                 "SELECT confirmed_flush_lsn >= %s::pg_lsn, confirmed_flush_lsn FROM pg_replication_slots "
-                "WHERE slot_name = %s", (target, slot)).fetchone()
+                "WHERE slot_name = %s",
+                (target, slot),
+            ).fetchone()
             if row is not None and row[0]:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
                 where = "slot missing" if row is None else f"slot at {row[1]}"
-                raise TimeoutError(f"replication slot {slot} did not reach {target} in {timeout_s:.0f}s ({where}); "
-                                   "is the connector RUNNING? (lakehouse-connectors status)")
+                raise TimeoutError(
+                    f"replication slot {slot} did not reach {target} in {timeout_s:.0f}s ({where}); "
+                    "is the connector RUNNING? (lakehouse-connectors status)"
+                )
             time.sleep(0.5)
 
 
 def wait_for_snapshot(settings: Settings, snap: SourceSnapshot, *, timeout_s: float | None = None) -> float:
     """Wait until Debezium captured every transaction `snap` sees (default timeout: flows.quality_wait_s)."""
-    return wait_until_captured(settings.source.conninfo(), settings.registry().cdc.slot, lsn=snap.wal_lsn,
-                               timeout_s=settings.flows.quality_wait_s if timeout_s is None else timeout_s)
+    return wait_until_captured(
+        settings.source.conninfo(),
+        settings.registry().cdc.slot,
+        lsn=snap.wal_lsn,
+        timeout_s=settings.flows.quality_wait_s if timeout_s is None else timeout_s,
+    )

@@ -154,4 +154,4 @@ def schema_head(value: bytes) -> bytes | None:
 
 def head_schema(head: bytes) -> str:
     """The schema text inside a head from `schema_head` (without re-reading the record)."""
-    return head[len(_SCHEMA_START): -len(PAYLOAD_MARK)].decode("utf-8")
+    return head[len(_SCHEMA_START) : -len(PAYLOAD_MARK)].decode("utf-8")

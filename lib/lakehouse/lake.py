@@ -18,8 +18,9 @@ def open_catalog(settings: Settings) -> Catalog:
     """
     cat, s3 = settings.catalog, settings.s3
     props: dict[str, Any] = {
-        "uri": (f"postgresql+psycopg2://{cat.user}:{cat.password.get_secret_value()}"
-                f"@{cat.host}:{cat.port}/{cat.database}"),
+        "uri": (
+            f"postgresql+psycopg2://{cat.user}:{cat.password.get_secret_value()}@{cat.host}:{cat.port}/{cat.database}"
+        ),
         "warehouse": cat.warehouse,
         "s3.endpoint": s3.endpoint,
         "s3.access-key-id": s3.access_key_id,

@@ -28,7 +28,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import GreaterThanOrEqual, IsNull, Or
 from pyiceberg.types import (
     BinaryType,
     BooleanType,
@@ -63,6 +62,7 @@ _EPOCH = datetime(1970, 1, 1)
 
 
 # --- pure logic -------------------------------------------------------------------------
+
 
 def canonical(value: Any) -> str:
     """A text form of a normalised value such that values equal under `==` get the same text.
@@ -135,8 +135,9 @@ def json_key_value(value: Any, iceberg_type: IcebergType | None) -> Any:
     return normalize(value)
 
 
-def image_keys(image: str | dict[str, Any] | None, primary_key: Sequence[str],
-               key_types: dict[str, IcebergType] | None = None) -> Key | None:
+def image_keys(
+    image: str | dict[str, Any] | None, primary_key: Sequence[str], key_types: dict[str, IcebergType] | None = None
+) -> Key | None:
     """The primary key of one row image (JSON text or dict); None without an image or a key."""
     if image is None:
         return None
@@ -146,8 +147,12 @@ def image_keys(image: str | dict[str, Any] | None, primary_key: Sequence[str],
     return tuple(json_key_value(row[k], (key_types or {}).get(k)) for k in primary_key)
 
 
-def excluded_keys(changes: Iterable[dict[str, Any]], xids: SnapshotXids, primary_key: Sequence[str],
-                  key_types: dict[str, IcebergType] | None = None) -> set[Key]:
+def excluded_keys(
+    changes: Iterable[dict[str, Any]],
+    xids: SnapshotXids,
+    primary_key: Sequence[str],
+    key_types: dict[str, IcebergType] | None = None,
+) -> set[Key]:
     """K: keys of the bronze changes whose transaction (`tx_id`) the snapshot does not see.
 
     Both row images count: a primary-key update changes the old key (before) and the new (after).
@@ -164,6 +169,7 @@ def excluded_keys(changes: Iterable[dict[str, Any]], xids: SnapshotXids, primary
 
 
 # --- results ----------------------------------------------------------------------------
+
 
 @dataclass
 class TableQuality:
@@ -211,6 +217,7 @@ def raise_on_failure(results: Sequence[TableQuality]) -> None:
 
 # --- the checks -------------------------------------------------------------------------
 
+
 def _fmt(keys: Iterable[Key], limit: int = SAMPLE) -> str:
     keys = list(keys)
     shown = ", ".join(str(k[0] if len(k) == 1 else k) for k in keys[:limit])
@@ -226,7 +233,7 @@ def _load(catalog: Any, name: str) -> Any | None:
 
 def _bronze_changes(bronze: Any, snapshot_id: int, xids: SnapshotXids) -> list[dict[str, Any]]:
     """Bronze changes that may be invisible: tx_id >= xmin (a superset; visibility is decided after)."""
-    row_filter = Or(GreaterThanOrEqual("tx_id", xids.xmin), IsNull("tx_id"))
+    row_filter = f"tx_id >= {int(xids.xmin)} OR tx_id IS NULL"  # pyiceberg's filter syntax
     scan = bronze.scan(row_filter=row_filter, selected_fields=("tx_id", "before", "after"), snapshot_id=snapshot_id)
     return list(scan.to_arrow().to_pylist())
 
@@ -236,20 +243,25 @@ def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catal
     registry: Registry = settings.registry()
     silver = _load(catalog, spec.iceberg)
     current = silver.current_snapshot() if silver is not None else None
-    result = TableQuality(table=spec.source, silver_table=registry.silver(spec),
-                          iceberg_snapshot_id=current.snapshot_id if current is not None else None)
+    result = TableQuality(
+        table=spec.source,
+        silver_table=registry.silver(spec),
+        iceberg_snapshot_id=current.snapshot_id if current is not None else None,
+    )
     pk = list(spec.primary_key)
 
     # K, from bronze read after silver's snapshot was pinned: it holds every change silver does.
     excluded: set[Key] = set()
     bronze_name = f"{registry.lake.bronze_namespace}.{spec.iceberg.split('.')[1]}"
     bronze = _load(catalog, bronze_name) if current is not None else None
-    if bronze is not None and bronze.current_snapshot() is not None:
+    if bronze is not None and silver is not None and bronze.current_snapshot() is not None:
         result.bronze_snapshot_id = bronze.current_snapshot().snapshot_id
-        key_types = {k: silver.schema().find_field(k).field_type for k in pk
-                     if k in {f.name for f in silver.schema().fields}}
-        excluded = excluded_keys(_bronze_changes(bronze, result.bronze_snapshot_id, snap.xids), snap.xids, pk,
-                                 key_types)
+        key_types = {
+            k: silver.schema().find_field(k).field_type for k in pk if k in {f.name for f in silver.schema().fields}
+        }
+        excluded = excluded_keys(
+            _bronze_changes(bronze, result.bronze_snapshot_id, snap.xids), snap.xids, pk, key_types
+        )
     result.excluded_keys = len(excluded)
 
     # The snapshot's side, in the snapshot's transaction.
@@ -287,8 +299,9 @@ def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catal
     name = spec.source
     outside = f"outside {len(excluded)} keys changed after the snapshot"
     if result.source_rows != result.lake_rows:
-        result.problems.append(f"{name}: row count differs ({outside}): source {result.source_rows}, "
-                               f"silver {result.lake_rows}")
+        result.problems.append(
+            f"{name}: row count differs ({outside}): source {result.source_rows}, silver {result.lake_rows}"
+        )
     if result.checksum_source != result.checksum_lake:
         d = diff_rows(name, source, lake, columns)
         detail = []
@@ -297,10 +310,14 @@ def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catal
         if d.extra:
             detail.append(f"not in source: {_fmt(d.extra)}")
         if d.changed:
-            detail.append("changed: " + ", ".join(
-                f"{k[0] if len(k) == 1 else k}.{col} source={src!r} silver={lk!r}"
-                for k, col, src, lk in d.changed[:SAMPLE]) + (f" (+{len(d.changed) - SAMPLE} more)"
-                                                               if len(d.changed) > SAMPLE else ""))
+            detail.append(
+                "changed: "
+                + ", ".join(
+                    f"{k[0] if len(k) == 1 else k}.{col} source={src!r} silver={lk!r}"
+                    for k, col, src, lk in d.changed[:SAMPLE]
+                )
+                + (f" (+{len(d.changed) - SAMPLE} more)" if len(d.changed) > SAMPLE else "")
+            )
         if dups and not detail:
             detail.append("duplicate rows")
         result.problems.append(f"{name}: content checksum differs ({outside}): " + "; ".join(detail or ["?"]))
@@ -308,19 +325,25 @@ def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catal
         result.problems.append(f"{name}: {len(dups)} duplicate primary key(s) in silver: {_fmt(dups)}")
     if nulls:
         shown = ", ".join(f"{k[0] if len(k) == 1 else k}.{c}" for k, c in nulls[:SAMPLE])
-        result.problems.append(f"{name}: {len(nulls)} null value(s) in NOT NULL columns of silver: {shown}"
-                               + (f" (+{len(nulls) - SAMPLE} more)" if len(nulls) > SAMPLE else ""))
+        result.problems.append(
+            f"{name}: {len(nulls)} null value(s) in NOT NULL columns of silver: {shown}"
+            + (f" (+{len(nulls) - SAMPLE} more)" if len(nulls) > SAMPLE else "")
+        )
     return result
 
 
-def check_tables(settings: Settings, snap: SourceSnapshot, specs: Sequence[TableSpec] | None = None, *,
-                 catalog: Any = None) -> list[TableQuality]:
+def check_tables(
+    settings: Settings, snap: SourceSnapshot, specs: Sequence[TableSpec] | None = None, *, catalog: Any = None
+) -> list[TableQuality]:
     """Check each table (default: every registry table) against `snap`; does not raise on failures.
 
     Call after Debezium captured `snap.wal_lsn` and the merge caught up; then `raise_on_failure()`.
     """
     if catalog is None:
         from lakehouse.lake import open_catalog
+
         catalog = open_catalog(settings)
-    return [check_table(settings, snap, spec, catalog)
-            for spec in (specs if specs is not None else settings.registry().tables)]
+    return [
+        check_table(settings, snap, spec, catalog)
+        for spec in (specs if specs is not None else settings.registry().tables)
+    ]

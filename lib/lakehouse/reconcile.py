@@ -49,8 +49,9 @@ def read_source_rows(conn: psycopg.Connection[Any], spec: TableSpec) -> tuple[li
 
     Reads in whatever transaction `conn` is in (the quality checks pass their snapshot's).
     """
-    cur = conn.execute(sql.SQL("SELECT * FROM {}.{}").format(
-        sql.Identifier(spec.source_schema), sql.Identifier(spec.source_table)))
+    cur = conn.execute(
+        sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(spec.source_schema), sql.Identifier(spec.source_table))
+    )
     names = [d.name for d in cur.description or []]
     return names, [{n: normalize(v) for n, v in zip(names, rec, strict=True)} for rec in cur]
 
@@ -67,7 +68,8 @@ def source_not_null_columns(conn: psycopg.Connection[Any], spec: TableSpec) -> l
     cur = conn.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_schema = %s AND table_name = %s AND is_nullable = 'NO' ORDER BY ordinal_position",
-        (spec.source_schema, spec.source_table))
+        (spec.source_schema, spec.source_table),
+    )
     return [str(r[0]) for r in cur]
 
 
@@ -107,9 +109,11 @@ class TableDiff:
     def summary(self, limit: int = 5) -> str:
         if self.equal:
             return f"{self.table}: {self.source_count} rows equal"
-        return (f"{self.table}: source {self.source_count} rows, lake {self.lake_count}; "
-                f"missing {self.missing[:limit]} ({len(self.missing)}), extra {self.extra[:limit]} "
-                f"({len(self.extra)}), changed {self.changed[:limit]} ({len(self.changed)})")
+        return (
+            f"{self.table}: source {self.source_count} rows, lake {self.lake_count}; "
+            f"missing {self.missing[:limit]} ({len(self.missing)}), extra {self.extra[:limit]} "
+            f"({len(self.extra)}), changed {self.changed[:limit]} ({len(self.changed)})"
+        )
 
 
 def diff_table(conninfo: str, table: Any, spec: TableSpec) -> TableDiff:
@@ -117,8 +121,9 @@ def diff_table(conninfo: str, table: Any, spec: TableSpec) -> TableDiff:
     return diff_rows(spec.source, source_rows(conninfo, spec), lake_rows(table, spec))
 
 
-def diff_rows(name: str, source: dict[tuple[Any, ...], Row], lake: dict[tuple[Any, ...], Row],
-              columns: list[str] | None = None) -> TableDiff:
+def diff_rows(
+    name: str, source: dict[tuple[Any, ...], Row], lake: dict[tuple[Any, ...], Row], columns: list[str] | None = None
+) -> TableDiff:
     """Compare keyed rows on the source's columns (or `columns`); lake-only columns are ignored."""
     d = TableDiff(name, len(source), len(lake))
     d.missing = sorted(k for k in source if k not in lake)

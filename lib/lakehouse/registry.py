@@ -165,9 +165,7 @@ def parse_registry(text: str, origin: str = "<string>") -> Registry:
     try:
         return Registry.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
         raise RegistryError(f"{origin}: invalid table registry: {problems}") from exc
 
 
@@ -175,7 +173,5 @@ def load_registry(path: str | Path) -> Registry:
     """Read and validate the registry file at `path`."""
     p = Path(path)
     if not p.is_file():
-        raise RegistryError(
-            f"table registry {p} not found; set LAKEHOUSE_REGISTRY_PATH to the tables.yaml to use"
-        )
+        raise RegistryError(f"table registry {p} not found; set LAKEHOUSE_REGISTRY_PATH to the tables.yaml to use")
     return parse_registry(p.read_text(), origin=str(p))

@@ -98,11 +98,18 @@ class ConnectSettings(BaseSettings):
     model_config = _config("CONNECT_")
     url: str = Field(description="Kafka Connect REST URL, e.g. http://127.0.0.1:8083")
     timeout_s: float = Field(180.0, gt=0, description="how long to wait for RUNNING")
+    snapshot_timeout_s: float = Field(
+        1800.0,
+        gt=0,
+        description="how long `lakehouse-connectors apply`/`resnapshot` follow an incremental snapshot before failing",
+    )
     snapshot_mode: str = Field("initial", description="Debezium snapshot.mode")
     heartbeat_interval_ms: int = Field(10_000, ge=1000, description="Debezium heartbeat.interval.ms")
     producer_compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = Field(
-        "lz4", description="compression of the connector's Kafka producer, with records batched for up "
-        "to 20 ms (none: Kafka's defaults, no compression)")
+        "lz4",
+        description="compression of the connector's Kafka producer, with records batched for up "
+        "to 20 ms (none: Kafka's defaults, no compression)",
+    )
 
 
 class MergeSettings(BaseSettings):
@@ -117,17 +124,30 @@ class MergeSettings(BaseSettings):
     driver_memory: str = Field("2g", description="spark.driver.memory")
     driver_host: str = Field("", description="spark.driver.host: the driver pod's IP on Kubernetes (empty: default)")
     driver_pod_name: str = Field(
-        "", description="spark.kubernetes.driver.pod.name: the driver pod's name on Kubernetes, so executor pods are "
-        "owned by it and deleted with it (empty: not in a pod)")
+        "",
+        description="spark.kubernetes.driver.pod.name: the driver pod's name on Kubernetes, so executor pods are "
+        "owned by it and deleted with it (empty: not in a pod)",
+    )
     kubernetes_image: str = Field("", description="executor image when spark_master is k8s://")
     kubernetes_namespace: str = Field("lakehouse", description="namespace of executor pods when spark_master is k8s://")
     executor_instances: int = Field(1, ge=1, description="executor pods when spark_master is k8s://")
     executor_request_cores: str = Field(
-        "", description="CPU request of each executor pod, e.g. 250m (empty: Spark's default, one core); "
-        "small clusters need less than a core to schedule it")
+        "",
+        description="CPU request of each executor pod, e.g. 250m (empty: Spark's default, one core); "
+        "small clusters need less than a core to schedule it",
+    )
+    accept_gap_tables: list[str] = Field(
+        default_factory=list,
+        description="registry tables (schema.table) whose merge may start at the oldest "
+        "record Kafka still holds although older ones it needed were deleted: set only after re-reading them "
+        "(`lakehouse-merge --accept-gap` sets it for one run)",
+    )
     lease_wait_s: float = Field(
-        30.0, ge=0, description="how long a merge waits for another merge of the same table to finish its "
-        "batch before it skips the table and exits with code 75")
+        30.0,
+        ge=0,
+        description="how long a merge waits for another merge of the same table to finish its "
+        "batch before it skips the table and exits with code 75",
+    )
     fault_point: str = Field(
         "", description="test hook: crash the job at this named point (before-write, after-commit)"
     )
@@ -138,8 +158,10 @@ class StackSettings(BaseSettings):
 
     model_config = _config("STACK_")
     dir: Path = Field(Path(".local"), description="state directory: data, logs, pid files, stack.env")
-    cache_dir: Path = Field(Path.home() / ".cache" / "lakehouse",
-                            description="built and downloaded artifacts shared by checkouts (MinIO, jars)")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "lakehouse",
+        description="built and downloaded artifacts shared by checkouts (MinIO, jars)",
+    )
     host: str = Field("127.0.0.1", description="address every component binds")
     postgres_port: int = Field(15432, ge=1, le=65535, description="PostgreSQL port")
     kafka_port: int = Field(19092, ge=1, le=65535, description="Kafka broker port")
@@ -176,25 +198,35 @@ class ServingSettings(BaseSettings):
         """libpq connection string: the read-only role by default, the publisher with reader=False."""
         user, pw = (self.reader_user, self.reader_password) if reader else (self.user, self.password)
         if pw is None:
-            raise ConfigError([f"{PREFIX}SERVING_PASSWORD is not set (password of the publishing role "
-                               f"{self.user!r}); set it, or `source .local/stack.env` after `make up`"])
-        return (f"host={self.host} port={self.port} dbname={self.database} user={user} "
-                f"password={pw.get_secret_value()} connect_timeout=5")
+            raise ConfigError(
+                [
+                    f"{PREFIX}SERVING_PASSWORD is not set (password of the publishing role "
+                    f"{self.user!r}); set it, or `source .local/stack.env` after `make up`"
+                ]
+            )
+        return (
+            f"host={self.host} port={self.port} dbname={self.database} user={user} "
+            f"password={pw.get_secret_value()} connect_timeout=5"
+        )
 
 
 class FlowSettings(BaseSettings):
     """The Prefect flows: how they run the jobs, and lake maintenance policy."""
 
     model_config = _config("FLOWS_")
-    job_runner: str = Field("local", pattern="^(local|kubernetes)$",
-                            description="where flows run Spark jobs: local processes or Spark on Kubernetes")
+    job_runner: str = Field(
+        "local",
+        pattern="^(local|kubernetes)$",
+        description="where flows run Spark jobs: local processes or Spark on Kubernetes",
+    )
     spark_image: str = Field("", description="Spark job image (job_runner=kubernetes)")
     namespace: str = Field("lakehouse", description="Kubernetes namespace of Spark drivers (job_runner=kubernetes)")
     merge_retries: int = Field(2, ge=0, description="retries of one table's merge")
     snapshot_retention_hours: float = Field(24.0, ge=0, description="expire snapshots older than this")
     retain_last_snapshots: int = Field(5, ge=1, description="snapshots always kept per table")
     orphan_min_age_hours: float = Field(
-        24.0, ge=0, description="delete unreferenced files only when older than this (in-flight writes are younger)")
+        24.0, ge=0, description="delete unreferenced files only when older than this (in-flight writes are younger)"
+    )
     target_file_size_mb: int = Field(128, ge=1, description="compaction target data file size")
     quality_wait_s: float = Field(300.0, gt=0, description="how long quality waits for the lake to catch up")
 
@@ -321,7 +353,7 @@ def _describe(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
     try:
-        return Settings()
+        return Settings()  # type: ignore[call-arg]  # every field has a default; values come from the env
     except ValidationError as exc:
         raise ConfigError(_describe(Settings, exc)) from exc
 

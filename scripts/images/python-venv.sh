@@ -11,7 +11,7 @@
 set -eu
 # Not in the shared venv: Spark (only spark-jobs needs it) and the test/lint tooling.
 SPARK_ROOTS="pyspark"
-NOT_IN_VENV="$SPARK_ROOTS pytest pytest-timeout ruff python-hcl2"
+NOT_IN_VENV="$SPARK_ROOTS pytest pytest-timeout ruff mypy types-pyyaml types-requests pre-commit python-hcl2"
 cert=/run/secrets/pip-ca
 if [ -s "$cert" ]; then export PIP_CERT="$cert"; fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off
@@ -57,7 +57,9 @@ case "$cmd" in
     # shellcheck disable=SC2086
     lock_filter "$lock" without $NOT_IN_VENV >/tmp/runtime.lock
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --require-hashes --no-compile -r /tmp/runtime.lock
+    # --no-deps: the lock is complete. Debian's older pip resolved `httpx[http2]` extras
+    # differently from the host's and refused the locked install; nothing is left to resolve.
+    "$venv/bin/pip" install --require-hashes --no-deps --no-compile -r /tmp/runtime.lock
     # byte-compile once here: the runtime images' site-packages stay read-only
     "$venv/bin/python" -m compileall -q -j 0 "$venv/lib" >/dev/null || true
     ;;

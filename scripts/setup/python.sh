@@ -17,7 +17,9 @@ fi
 step "Creating .venv and installing requirements.lock (pyspark builds from its sdist once; ~2 min)"
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade "pip==25.3"
-"$venv/bin/python" -m pip install -q --require-hashes -r "$REPO_ROOT/requirements.lock"
+# --no-deps: the lock is complete, so the resolver (whose extras handling differs between pip
+# versions) has nothing to decide.
+"$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$REPO_ROOT/requirements.lock"
 # The project's own packages, editable, without re-resolving dependencies.
 "$venv/bin/python" -m pip install -q --no-deps -e "$REPO_ROOT"
 rm -f "$venv"/.lock-* && touch "$stamp"

@@ -41,9 +41,11 @@ class Tools:
         cache = Path(os.environ.get("LAKEHOUSE_STACK_CACHE_DIR", Path.home() / ".cache" / "lakehouse")) / "kind"
         kind = os.environ.get("KIND_PATH") or str(cache / "bin" / f"kind-{v['KIND_VERSION']}" / "kind")
         kubectl = os.environ.get("KUBECTL_PATH") or str(
-            cache / "bin" / f"kubernetes-{v['KUBERNETES_VERSION']}" / "kubectl")
+            cache / "bin" / f"kubernetes-{v['KUBERNETES_VERSION']}" / "kubectl"
+        )
         return cls(
-            kind=Path(kind), kubectl=Path(kubectl),
+            kind=Path(kind),
+            kubectl=Path(kubectl),
             node_image=os.environ.get("KIND_NODE_IMAGE", f"lakehouse/kind-node:{v['KUBERNETES_VERSION']}"),
             cluster_name=os.environ.get("KIND_CLUSTER_NAME", "lakehouse"),
             kubeconfig=Path(os.environ.get("KUBECONFIG", "").split(":")[0] or Path.home() / ".kube" / "config"),
@@ -54,8 +56,7 @@ class Tools:
         out = []
         for what, path in (("kind", self.kind), ("kubectl", self.kubectl)):
             if not path.exists():
-                out.append(f"{what} not found at {path}: run `make kind-up` (builds it) or set "
-                           f"{what.upper()}_PATH")
+                out.append(f"{what} not found at {path}: run `make kind-up` (builds it) or set {what.upper()}_PATH")
         return out
 
 
@@ -76,8 +77,16 @@ class Platform:
 
     def kubectl(self, *args: str, timeout: float = 300, check: bool = True) -> str:
         """Run kubectl against the cluster (context kind-<name>, namespace lakehouse) and return stdout."""
-        argv = [str(self.tools.kubectl), "--kubeconfig", str(self.tools.kubeconfig),
-                "--context", f"kind-{self.tools.cluster_name}", "-n", NAMESPACE, *args]
+        argv = [
+            str(self.tools.kubectl),
+            "--kubeconfig",
+            str(self.tools.kubeconfig),
+            "--context",
+            f"kind-{self.tools.cluster_name}",
+            "-n",
+            NAMESPACE,
+            *args,
+        ]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
@@ -94,9 +103,18 @@ class Platform:
         if local and _answers(local):
             return local
         local = free_port()
-        argv = [str(self.tools.kubectl), "--kubeconfig", str(self.tools.kubeconfig),
-                "--context", f"kind-{self.tools.cluster_name}", "-n", NAMESPACE,
-                "port-forward", f"svc/{service}", f"{local}:{port}"]
+        argv = [
+            str(self.tools.kubectl),
+            "--kubeconfig",
+            str(self.tools.kubeconfig),
+            "--context",
+            f"kind-{self.tools.cluster_name}",
+            "-n",
+            NAMESPACE,
+            "port-forward",
+            f"svc/{service}",
+            f"{local}:{port}",
+        ]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._stack.callback(_stop, proc)
         deadline = time.monotonic() + 30
@@ -114,8 +132,9 @@ class Platform:
         """The pods' settings environment (ConfigMap + Secret), with every service host replaced by a
         local port-forward, so `lakehouse.settings.get_settings()` in this process reaches the cluster."""
         cm = self.json("get", "configmap", "lakehouse-settings")["data"]
-        secret = {k: base64.b64decode(v).decode() for k, v in
-                  self.json("get", "secret", "lakehouse-secrets")["data"].items()}
+        secret = {
+            k: base64.b64decode(v).decode() for k, v in self.json("get", "secret", "lakehouse-secrets")["data"].items()
+        }
         env = {**cm, **secret}
         for prefix in ("SOURCE", "CATALOG", "SERVING"):
             host, port = env[f"LAKEHOUSE_{prefix}_HOST"], int(env[f"LAKEHOUSE_{prefix}_PORT"])
@@ -152,6 +171,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def settings_from(env: dict[str, str]) -> Iterator[Any]:
     """Point the process environment at `env` for the block and yield fresh Settings."""
     from lakehouse.settings import get_settings
+
     saved = dict(os.environ)
     os.environ.update(env)
     get_settings.cache_clear()

@@ -45,20 +45,40 @@ def platform() -> Iterator[Platform]:
     problems = tools.missing()
     if problems:
         pytest.fail("; ".join(problems))
-    cluster = KindCluster(tools.cluster_name, kubeconfig=tools.kubeconfig, image=tools.node_image,
-                          kind_path=tools.kind, kubectl_path=tools.kubectl)
-    existed = tools.cluster_name in subprocess.run([str(tools.kind), "get", "clusters"], capture_output=True,
-                                                   text=True, check=True).stdout.split()
+    cluster = KindCluster(
+        tools.cluster_name,
+        kubeconfig=tools.kubeconfig,
+        image=tools.node_image,
+        kind_path=tools.kind,
+        kubectl_path=tools.kubectl,
+    )
+    existed = (
+        tools.cluster_name
+        in subprocess.run(
+            [str(tools.kind), "get", "clusters"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
     handle = Platform(cluster, tools)
     try:
         if not existed:
             # The same path as `make kind-up`: node image, cluster config, image loading.
             _make("kind-up", timeout=3600)
         cluster.create(REPO / "infra" / "kind" / "cluster.yaml")  # reuses the cluster; opens its API
-        _make("deploy", timeout=2400, KUBE_CONTEXT=f"kind-{tools.cluster_name}", OVERLAY="kind",
-              KUBECONFIG_PATH=str(tools.kubeconfig))
-        for kind_name in ("statefulset/postgres", "statefulset/kafka", "statefulset/minio",
-                          "deployment/kafka-connect", "deployment/prefect-server", "deployment/prefect-worker"):
+        _make(
+            "deploy",
+            timeout=2400,
+            KUBE_CONTEXT=f"kind-{tools.cluster_name}",
+            OVERLAY="kind",
+            KUBECONFIG_PATH=str(tools.kubeconfig),
+        )
+        for kind_name in (
+            "statefulset/postgres",
+            "statefulset/kafka",
+            "statefulset/minio",
+            "deployment/kafka-connect",
+            "deployment/prefect-server",
+            "deployment/prefect-worker",
+        ):
             # (the serving API turns ready only after a publication: the tests check it then)
             handle.kubectl("rollout", "status", kind_name, "--timeout=600s", timeout=660)
         yield handle
@@ -67,7 +87,16 @@ def platform() -> Iterator[Platform]:
         if KEEP:
             print(f"\nkeeping kind cluster {tools.cluster_name} (LAKEHOUSE_E2E_KEEP_CLUSTER=1)", file=sys.stderr)
         else:
-            subprocess.run(["make", "destroy"], cwd=REPO, timeout=1200, check=False,
-                           env={**os.environ, "KUBE_CONTEXT": f"kind-{tools.cluster_name}", "OVERLAY": "kind",
-                                "KUBECONFIG_PATH": str(tools.kubeconfig)})
+            subprocess.run(
+                ["make", "destroy"],
+                cwd=REPO,
+                timeout=1200,
+                check=False,
+                env={
+                    **os.environ,
+                    "KUBE_CONTEXT": f"kind-{tools.cluster_name}",
+                    "OVERLAY": "kind",
+                    "KUBECONFIG_PATH": str(tools.kubeconfig),
+                },
+            )
             cluster.delete()

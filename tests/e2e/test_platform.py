@@ -31,9 +31,13 @@ def run_deployment(platform: Platform, name: str, timeout: int = 2400) -> subpro
     """`prefect deployment run NAME --watch` against the in-cluster Prefect API (exit 0 = completed)."""
     api = f"http://127.0.0.1:{platform.forward('prefect-server', 4200)}/api"
     started = time.monotonic()
-    proc = subprocess.run([str(PREFECT), "deployment", "run", name, "--watch", "--watch-timeout", str(timeout)],
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".local"), "PREFECT_API_URL": api},
-                          capture_output=True, text=True, timeout=timeout + 120)
+    proc = subprocess.run(
+        [str(PREFECT), "deployment", "run", name, "--watch", "--watch-timeout", str(timeout)],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".local"), "PREFECT_API_URL": api},
+        capture_output=True,
+        text=True,
+        timeout=timeout + 120,
+    )
     print(f"{name}: exit {proc.returncode} after {time.monotonic() - started:.0f}s", file=sys.stderr)
     return proc
 
@@ -131,8 +135,10 @@ def test_connect_and_spark_driver_pods_deleted_mid_flight_lose_nothing(platform:
             time.sleep(20)  # more writes while the new worker resumes the connector from Kafka's offsets
 
             # A merge run whose Spark driver pod is deleted while it runs.
-            before = {j["metadata"]["name"] for j in
-                      platform.json("get", "jobs", "-l", "app.kubernetes.io/component=spark-job")["items"]}
+            before = {
+                j["metadata"]["name"]
+                for j in platform.json("get", "jobs", "-l", "app.kubernetes.io/component=spark-job")["items"]
+            }
             merge = threading.Thread(target=lambda: run_deployment(platform, "cdc-merge/kubernetes"), daemon=True)
             merge.start()
 
@@ -157,6 +163,8 @@ def test_connect_and_spark_driver_pods_deleted_mid_flight_lose_nothing(platform:
 
         converge(platform, settings)
         with psycopg.connect(settings.source.conninfo()) as conn:
-            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
-                      for t in ("shop.orders", "shop.order_items")}
+            counts = {
+                t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+                for t in ("shop.orders", "shop.order_items")
+            }
         print(f"source after the fault run: {json.dumps(counts)}", file=sys.stderr)

@@ -32,6 +32,8 @@ LAB_TABLES = [
     {"source": "lab.toasty", "primary_key": ["id"], "iceberg": "silver.toasty"},
     {"source": "lab.toasty_pairs", "primary_key": ["region", "id"], "iceberg": "silver.toasty_pairs"},
     {"source": "lab.edge_values", "primary_key": ["id"], "iceberg": "silver.edge_values"},
+    {"source": "lab.phoenix", "primary_key": ["id"], "iceberg": "silver.phoenix"},
+    {"source": "lab.gappy", "primary_key": ["id"], "iceberg": "silver.gappy"},
 ]
 
 
@@ -49,8 +51,13 @@ class LocalStack:
     env: dict[str, str]
     registry_path: Path
 
-    def run(self, *argv: str, check: bool = True, timeout: float = 600, extra_env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *argv: str,
+        check: bool = True,
+        timeout: float = 600,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run one of the platform's commands (from .venv/bin) with the stack's environment."""
         try:
             return run_tool({**self.env, **(extra_env or {})}, *argv, check=check, timeout=timeout)
@@ -70,6 +77,7 @@ class LocalStack:
     def workload(self, ops: int, seed: int) -> None:
         """Run `ops` shop workload operations (seeding customers and products first if empty)."""
         from loadgen.workload import Workload
+
         with psycopg.connect(self.settings.source.conninfo(), autocommit=True) as conn:
             wl = Workload(conn, seed=seed)
             wl.seed_if_empty()
@@ -80,10 +88,12 @@ class LocalStack:
         data["tables"] = data["tables"] + tables
         self.registry_path.write_text(yaml.safe_dump(data, sort_keys=False))
         from lakehouse import settings as settings_module
+
         settings_module._registry.cache_clear()
 
     def wait_captured(self, timeout_s: float = 120) -> None:
         from connector_config.slot import wait_until_captured
+
         wait_until_captured(self.settings.source.conninfo(), self.settings.registry().cdc.slot, timeout_s=timeout_s)
 
 
@@ -105,8 +115,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "LAKEHOUSE_STACK_PREFECT_SCHEDULER": "false",
     }
     try:
-        with ephemeral_stack(root, handle.registry_path, fast,
-                             keep=os.environ.get("LAKEHOUSE_TEST_KEEP_STACK") == "1") as env:
+        with ephemeral_stack(
+            root, handle.registry_path, fast, keep=os.environ.get("LAKEHOUSE_TEST_KEEP_STACK") == "1"
+        ) as env:
             handle.env = env
             os.environ.clear()
             os.environ.update(env)
@@ -126,6 +137,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def spark(stack: LocalStack) -> Iterator[Any]:
     """One in-process Spark session (local[2]) for the merge runs of the tests."""
     from cdc_merge.session import build_session
+
     session = build_session(stack.settings, app_name="cdc-merge-tests")
     yield session
     session.stop()
@@ -159,6 +171,7 @@ def merge(stack: LocalStack, spark: Any) -> Callable[..., list[Any]]:
 @pytest.fixture
 def catalog(stack: LocalStack) -> Any:
     from lakehouse.lake import open_catalog
+
     return open_catalog(stack.settings)
 
 

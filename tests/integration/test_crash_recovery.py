@@ -29,8 +29,7 @@ def _assert_no_duplicate_offsets(catalog: Any, table: str) -> None:
 
 
 @pytest.mark.parametrize("point", ["before-write", "after-bronze", "after-commit"])
-def test_crash_at_a_fault_point_then_rerun(point: str, stack: Any, merge: Any, assert_equal: Any,
-                                           catalog: Any) -> None:
+def test_crash_at_a_fault_point_then_rerun(point: str, stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
     stack.workload(ops=400, seed=zlib.crc32(point.encode()))  # stable across runs, unlike hash()
     stack.wait_captured()
     crashed = stack.run(*_merge_cmd(), check=False, extra_env={"LAKEHOUSE_MERGE_FAULT_POINT": point})
@@ -44,14 +43,19 @@ def test_crash_at_a_fault_point_then_rerun(point: str, stack: Any, merge: Any, a
 
 
 def test_crash_after_data_files_are_written_before_the_catalog_commit(
-        stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
+    stack: Any, merge: Any, assert_equal: Any, catalog: Any
+) -> None:
     stack.workload(ops=100, seed=6)
     merge(list(TABLES))
     stack.workload(ops=400, seed=7)
     stack.wait_captured()
-    s3 = boto3.client("s3", endpoint_url=stack.settings.s3.endpoint, region_name="us-east-1",
-                      aws_access_key_id=stack.settings.s3.access_key_id,
-                      aws_secret_access_key=stack.settings.s3.secret_access_key.get_secret_value())
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.settings.s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=stack.settings.s3.access_key_id,
+        aws_secret_access_key=stack.settings.s3.secret_access_key.get_secret_value(),
+    )
 
     def data_files() -> int:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket="lake", Prefix="warehouse/silver/orders/data/")
@@ -60,23 +64,34 @@ def test_crash_after_data_files_are_written_before_the_catalog_commit(
     snapshot_before = catalog.load_table("silver.orders").current_snapshot().snapshot_id
     files_before = data_files()
     cat = stack.settings.catalog
-    with psycopg.connect(f"host={cat.host} port={cat.port} dbname={cat.database} user={cat.user} "
-                         f"password={cat.password.get_secret_value()}") as lock_conn:
+    with psycopg.connect(
+        f"host={cat.host} port={cat.port} dbname={cat.database} user={cat.user} "
+        f"password={cat.password.get_secret_value()}"
+    ) as lock_conn:
         # Hold the catalog row of silver.orders: the job writes its data and delete files,
         # then blocks in the JDBC catalog's compare-and-swap UPDATE. Then it is killed.
-        lock_conn.execute("SELECT 1 FROM iceberg_tables WHERE table_namespace = 'silver' "
-                          "AND table_name = 'orders' FOR UPDATE")
-        proc = subprocess.Popen([str(BIN / "lakehouse-merge"), "once", "--table", "shop.orders"],
-                                env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        lock_conn.execute(
+            "SELECT 1 FROM iceberg_tables WHERE table_namespace = 'silver' AND table_name = 'orders' FOR UPDATE"
+        )
+        proc = subprocess.Popen(
+            [str(BIN / "lakehouse-merge"), "once", "--table", "shop.orders"],
+            env=stack.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 180
             while True:
-                with psycopg.connect(stack.settings.source.conninfo().replace(
-                        f"dbname={stack.settings.source.database}", f"dbname={cat.database}")) as probe:
+                with psycopg.connect(
+                    stack.settings.source.conninfo().replace(
+                        f"dbname={stack.settings.source.database}", f"dbname={cat.database}"
+                    )
+                ) as probe:
                     blocked = probe.execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND query LIKE 'UPDATE iceberg_tables%'").fetchone()[0]  # type: ignore[index]
+                        "AND query LIKE 'UPDATE iceberg_tables%'"
+                    ).fetchone()[0]  # type: ignore[index]
                 if blocked:
                     break
                 assert proc.poll() is None, "the merge job ended before reaching its commit"
@@ -90,8 +105,10 @@ def test_crash_after_data_files_are_written_before_the_catalog_commit(
         # vanished client when it next writes to it. End that session, as a crashed host
         # would, so the commit never happens. (Had it gone through, it would carry its
         # offsets with it and the re-run would skip the batch: also exactly once.)
-        lock_conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE iceberg_tables%'")
+        lock_conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE iceberg_tables%'"
+        )
         lock_conn.rollback()
     assert catalog.load_table("silver.orders").current_snapshot().snapshot_id == snapshot_before
     merge(list(TABLES))

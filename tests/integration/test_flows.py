@@ -18,6 +18,7 @@ from tests.gold_sql import PG_CUSTOMERS, PG_DAILY
 
 SHOP = ["shop.customers", "shop.products", "shop.orders", "shop.order_items"]
 
+
 def run_deployment(stack: Any, name: str, params: dict[str, Any] | None = None, timeout: int = 1200) -> Any:
     """`prefect deployment run NAME --watch`: exit 0 only when the flow run completed."""
     argv = ["prefect", "deployment", "run", name, "--watch", "--watch-timeout", str(timeout)]
@@ -40,15 +41,20 @@ def flow_runs(stack: Any, flow_name: str, since: float) -> list[dict[str, Any]]:
     flows = {f["name"]: f["id"] for f in prefect_api(stack, "/flows/filter")}
     if flow_name not in flows:
         return []
-    runs = prefect_api(stack, "/flow_runs/filter", {"flows": {"id": {"any_": [flows[flow_name]]}},
-                                                    "sort": "EXPECTED_START_TIME_DESC"})
+    runs = prefect_api(
+        stack, "/flow_runs/filter", {"flows": {"id": {"any_": [flows[flow_name]]}}, "sort": "EXPECTED_START_TIME_DESC"}
+    )
     return [r for r in runs if datetime.fromisoformat(r["created"]).timestamp() >= since]
 
 
 def publications(stack: Any) -> dict[str, Any]:
     with psycopg.connect(stack.settings.serving.conninfo(reader=False)) as conn:
-        return {r[0]: r[1:] for r in conn.execute(
-            "SELECT gold_table, published_at, watermark, row_count, snapshot_id FROM serving.publications")}
+        return {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT gold_table, published_at, watermark, row_count, snapshot_id FROM serving.publications"
+            )
+        }
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +67,24 @@ def backdated_orders(stack: Any) -> list[int]:
         customer = conn.execute("SELECT min(id) FROM shop.customers").fetchone()[0]  # type: ignore[index]
         product = conn.execute("SELECT min(id) FROM shop.products").fetchone()[0]  # type: ignore[index]
         ids = []
-        for days_ago, status, lines in [(3, "paid", 2), (3, "cancelled", 1), (2, "shipped", 3), (2, "new", 0),
-                                        (1, "paid", 1)]:
+        for days_ago, status, lines in [
+            (3, "paid", 2),
+            (3, "cancelled", 1),
+            (2, "shipped", 3),
+            (2, "new", 0),
+            (1, "paid", 1),
+        ]:
             oid = conn.execute(
                 "INSERT INTO shop.orders (customer_id, status, created_at) "
                 "VALUES (%s, %s, date_trunc('day', now()) - make_interval(days => %s) + interval '23 hours 59 min') "
-                "RETURNING id", (customer, status, days_ago)).fetchone()[0]  # type: ignore[index]
+                "RETURNING id",
+                (customer, status, days_ago),
+            ).fetchone()[0]  # type: ignore[index]
             for line in range(1, lines + 1):
-                conn.execute("INSERT INTO shop.order_items VALUES (%s, %s, %s, %s, %s)",
-                             (oid, line, product, line, Decimal("0.10") * line + Decimal("19.99")))
+                conn.execute(
+                    "INSERT INTO shop.order_items VALUES (%s, %s, %s, %s, %s)",
+                    (oid, line, product, line, Decimal("0.10") * line + Decimal("19.99")),
+                )
             ids.append(oid)
     return ids
 
@@ -93,11 +108,13 @@ def test_pipeline_publishes_what_postgres_says(stack: Any, backdated_orders: lis
         daily = conn.execute(PG_DAILY).fetchall()
         customers = conn.execute(PG_CUSTOMERS).fetchall()
     assert len(daily) >= 4, daily
-    got = httpx.get(f"{api}/v1/revenue/daily", params={"from": str(daily[0][0]), "to": str(daily[-1][0])},
-                    timeout=10).json()
+    got = httpx.get(
+        f"{api}/v1/revenue/daily", params={"from": str(daily[0][0]), "to": str(daily[-1][0])}, timeout=10
+    ).json()
     rows = got["days"]
-    assert [(date.fromisoformat(r["day"]), r["orders"], Decimal(r["revenue"])) for r in rows] == \
-        [(d, n, Decimal(v)) for d, n, v in daily]
+    assert [(date.fromisoformat(r["day"]), r["orders"], Decimal(r["revenue"])) for r in rows] == [
+        (d, n, Decimal(v)) for d, n, v in daily
+    ]
     assert all(isinstance(r["revenue"], str) for r in rows)
 
     for cid, email, n, value, first, last in customers:

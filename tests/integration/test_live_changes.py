@@ -51,10 +51,13 @@ def test_table_added_to_the_registry_while_the_workload_runs(stack: Any, merge: 
     worker.start()
     try:
         time.sleep(2)
-        stack.set_registry_tables([*LAB_TABLES, {"source": "lab.late", "primary_key": ["id"],
-                                                 "iceberg": "silver.late"}])
+        stack.set_registry_tables(
+            [*LAB_TABLES, {"source": "lab.late", "primary_key": ["id"], "iceberg": "silver.late"}]
+        )
         applied = stack.run("lakehouse-connectors", "apply")
-        assert "requested incremental snapshot of lab.late" in applied.stdout
+        assert "requested incremental snapshot" in applied.stdout and "lab.late" in applied.stdout
+        # apply follows the snapshot until Debezium reports every table read
+        assert "snapshot complete: lab.late SUCCEEDED" in applied.stdout, applied.stdout
         time.sleep(5)
     finally:
         stop.set()

@@ -66,19 +66,27 @@ def _snapshot_ids(spark: Any, table: str) -> set[int]:
 def _kafka_changes(spark: Any, stack: Any, topic: str, start: dict[int, int], end: dict[int, int]) -> int:
     """Non-tombstone records of `topic` in [start, end): what bronze must gain for that range."""
     fmt = lambda offs: json.dumps({topic: {str(p): o for p, o in offs.items()}})  # noqa: E731
-    df = (spark.read.format("kafka").option("kafka.bootstrap.servers", stack.settings.kafka.bootstrap_servers)
-          .option("subscribe", topic).option("startingOffsets", fmt(start)).option("endingOffsets", fmt(end)).load())
+    df = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", stack.settings.kafka.bootstrap_servers)
+        .option("subscribe", topic)
+        .option("startingOffsets", fmt(start))
+        .option("endingOffsets", fmt(end))
+        .load()
+    )
     return int(df.where("value IS NOT NULL").count())
 
 
 def _assert_no_duplicate_offsets(spark: Any, table: str) -> None:
-    dup = spark.sql(f"SELECT topic, kafka_partition, kafka_offset, count(*) AS n FROM {table} "
-                    "GROUP BY 1, 2, 3 HAVING n > 1").collect()
+    dup = spark.sql(
+        f"SELECT topic, kafka_partition, kafka_offset, count(*) AS n FROM {table} GROUP BY 1, 2, 3 HAVING n > 1"
+    ).collect()
     assert not dup, f"{table} holds Kafka records twice: {dup[:5]}"
 
 
-def test_compaction_reduces_files_and_changes_no_rows(stack: Any, spark: Any, merge: Any, assert_equal: Any,
-                                                      maintenance_settings: Any) -> None:
+def test_compaction_reduces_files_and_changes_no_rows(
+    stack: Any, spark: Any, merge: Any, assert_equal: Any, maintenance_settings: Any
+) -> None:
     # Several small merge batches with updates and deletes in between: many small data
     # files and position delete files (the silver tables are merge-on-read).
     for i in range(3):
@@ -111,7 +119,8 @@ def test_compaction_reduces_files_and_changes_no_rows(stack: Any, spark: Any, me
 
 
 def test_expiry_keeps_the_merge_checkpoint_and_the_next_merge_reads_nothing_twice(
-        stack: Any, spark: Any, merge: Any, assert_equal: Any, maintenance_settings: Any) -> None:
+    stack: Any, spark: Any, merge: Any, assert_equal: Any, maintenance_settings: Any
+) -> None:
     registry = stack.settings.registry()
     for i in range(2):
         stack.workload(ops=100, seed=400 + i)
@@ -121,8 +130,9 @@ def test_expiry_keeps_the_merge_checkpoint_and_the_next_merge_reads_nothing_twic
 
     # The harshest policy: expire everything older than now, keep one snapshot. Only the
     # checkpoint guard keeps the merge's offsets reachable.
-    results = run(spark, maintenance_settings(snapshot_retention_hours=0, retain_last_snapshots=1), print,
-                  _specs(stack))
+    results = run(
+        spark, maintenance_settings(snapshot_retention_hours=0, retain_last_snapshots=1), print, _specs(stack)
+    )
 
     assert _checkpoints(spark, stack) == checkpoints
     orders = next(r for r in results if r.table == "default.silver.orders")
@@ -151,13 +161,18 @@ def test_expiry_keeps_the_merge_checkpoint_and_the_next_merge_reads_nothing_twic
     assert_equal(*SHOP)
 
 
-def test_orphan_files_are_removed_only_when_old_enough(stack: Any, spark: Any, catalog: Any, assert_equal: Any,
-                                                       maintenance_settings: Any) -> None:
+def test_orphan_files_are_removed_only_when_old_enough(
+    stack: Any, spark: Any, catalog: Any, assert_equal: Any, maintenance_settings: Any
+) -> None:
     registry = stack.settings.registry()
     products = registry.by_source("shop.products")
-    s3 = boto3.client("s3", endpoint_url=stack.settings.s3.endpoint, region_name=stack.settings.s3.region,
-                      aws_access_key_id=stack.settings.s3.access_key_id,
-                      aws_secret_access_key=stack.settings.s3.secret_access_key.get_secret_value())
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.settings.s3.endpoint,
+        region_name=stack.settings.s3.region,
+        aws_access_key_id=stack.settings.s3.access_key_id,
+        aws_secret_access_key=stack.settings.s3.secret_access_key.get_secret_value(),
+    )
     location = catalog.load_table(products.iceberg).location()
     bucket, prefix = location.removeprefix("s3://").split("/", 1)
     key = f"{prefix}/data/00000-orphan-left-by-a-crashed-writer.parquet"
@@ -175,8 +190,9 @@ def test_orphan_files_are_removed_only_when_old_enough(stack: Any, spark: Any, c
     assert_equal("shop.products")
 
 
-def test_maintenance_while_merges_and_a_workload_run(stack: Any, spark: Any, merge: Any, assert_equal: Any,
-                                                     maintenance_settings: Any) -> None:
+def test_maintenance_while_merges_and_a_workload_run(
+    stack: Any, spark: Any, merge: Any, assert_equal: Any, maintenance_settings: Any
+) -> None:
     specs = _specs(stack)
     registry = stack.settings.registry()
     stop = threading.Event()
@@ -210,8 +226,9 @@ def test_maintenance_while_merges_and_a_workload_run(stack: Any, spark: Any, mer
         time.sleep(10)
         results = []
         for _ in range(2):
-            results += run(spark, maintenance_settings(snapshot_retention_hours=0, retain_last_snapshots=1), print,
-                           specs)
+            results += run(
+                spark, maintenance_settings(snapshot_retention_hours=0, retain_last_snapshots=1), print, specs
+            )
             time.sleep(3)
     finally:
         stop.set()

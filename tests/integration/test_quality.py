@@ -42,8 +42,9 @@ def _by_table(results: list[TableQuality]) -> dict[str, TableQuality]:
     return {r.table: r for r in results}
 
 
-def test_every_check_passes_after_a_workload(stack: Any, merge: Any, catalog: Any, seeded: None,
-                                             shop_specs: list[TableSpec]) -> None:
+def test_every_check_passes_after_a_workload(
+    stack: Any, merge: Any, catalog: Any, seeded: None, shop_specs: list[TableSpec]
+) -> None:
     settings = stack.settings
     with open_source_snapshot(settings) as snap:
         wait_for_snapshot(settings, snap, timeout_s=120)
@@ -60,8 +61,9 @@ def test_every_check_passes_after_a_workload(stack: Any, merge: Any, catalog: An
         assert r.iceberg_snapshot_id == current.snapshot_id
 
 
-def test_consistent_point_holds_while_writes_continue(stack: Any, merge: Any, catalog: Any, seeded: None,
-                                                      shop_specs: list[TableSpec]) -> None:
+def test_consistent_point_holds_while_writes_continue(
+    stack: Any, merge: Any, catalog: Any, seeded: None, shop_specs: list[TableSpec]
+) -> None:
     settings = stack.settings
     conninfo = settings.source.conninfo()
     merge(list(SHOP))  # start from a caught-up lake so the changes below are the only news
@@ -93,10 +95,15 @@ def test_consistent_point_holds_while_writes_continue(stack: Any, merge: Any, ca
                 worker.start()
                 open_tx.commit()
                 stack.sql("UPDATE shop.customers SET name = 'after the snapshot' WHERE id = %s", (cust[1],))
-                stack.sql("UPDATE shop.order_items SET line_no = line_no + 1000 WHERE order_id = %s AND line_no = %s",
-                          tuple(item))  # a primary-key update: both keys change
-                stack.sql("DELETE FROM shop.customers WHERE id = %s "
-                          "AND NOT EXISTS (SELECT 1 FROM shop.orders WHERE customer_id = %s)", (cust[2], cust[2]))
+                stack.sql(
+                    "UPDATE shop.order_items SET line_no = line_no + 1000 WHERE order_id = %s AND line_no = %s",
+                    tuple(item),
+                )  # a primary-key update: both keys change
+                stack.sql(
+                    "DELETE FROM shop.customers WHERE id = %s "
+                    "AND NOT EXISTS (SELECT 1 FROM shop.orders WHERE customer_id = %s)",
+                    (cust[2], cust[2]),
+                )
                 wait_for_snapshot(settings, snap, timeout_s=120)
                 # one batch per table up to the high watermark: changes after the snapshot included,
                 # while the workload keeps writing (so the lake cannot be "caught up")
@@ -108,8 +115,9 @@ def test_consistent_point_holds_while_writes_continue(stack: Any, merge: Any, ca
                 # the lake really is ahead of the snapshot for some keys: a plain comparison would fail
                 spec = shop_specs[0]
                 _, src = read_source_rows(snap.conn, spec)
-                plain = diff_rows(spec.source, {(r["id"],): r for r in src},
-                                  lake_rows(catalog.load_table(spec.iceberg), spec))
+                plain = diff_rows(
+                    spec.source, {(r["id"],): r for r in src}, lake_rows(catalog.load_table(spec.iceberg), spec)
+                )
                 assert not plain.equal
         finally:
             stop.set()
@@ -122,8 +130,9 @@ def test_consistent_point_holds_while_writes_continue(stack: Any, merge: Any, ca
     merge(list(SHOP))  # leave the lake caught up for the tests after this one
 
 
-def test_tampered_silver_fails_naming_table_and_keys(stack: Any, merge: Any, catalog: Any, spark: Any,
-                                                     seeded: None, shop_specs: list[TableSpec]) -> None:
+def test_tampered_silver_fails_naming_table_and_keys(
+    stack: Any, merge: Any, catalog: Any, spark: Any, seeded: None, shop_specs: list[TableSpec]
+) -> None:
     settings = stack.settings
     merge(list(SHOP))
     spec = shop_specs[0]  # shop.customers
@@ -166,8 +175,9 @@ def test_tampered_silver_fails_naming_table_and_keys(stack: Any, merge: Any, cat
     assert restored[0].iceberg_snapshot_id == before
 
 
-def test_null_in_a_not_null_column_is_reported(stack: Any, merge: Any, catalog: Any, spark: Any, seeded: None,
-                                               shop_specs: list[TableSpec]) -> None:
+def test_null_in_a_not_null_column_is_reported(
+    stack: Any, merge: Any, catalog: Any, spark: Any, seeded: None, shop_specs: list[TableSpec]
+) -> None:
     settings = stack.settings
     merge(list(SHOP))
     spec = shop_specs[1]  # shop.products: name is NOT NULL at the source

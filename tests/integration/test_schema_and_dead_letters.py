@@ -76,7 +76,8 @@ def test_type_widening_promotes_the_iceberg_type(stack: Any, merge: Any, assert_
 
 
 def test_incompatible_type_change_dead_letters_that_table_only(
-        stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
+    stack: Any, merge: Any, assert_equal: Any, catalog: Any
+) -> None:
     stack.sql("INSERT INTO lab.breaking VALUES (1, 'text'), (2, 'more')")
     stack.sql("INSERT INTO lab.bystander VALUES (1, 'a')")
     merge(["lab.breaking", "lab.bystander"])
@@ -96,8 +97,7 @@ def test_incompatible_type_change_dead_letters_that_table_only(
 
 
 def _latest_event(bootstrap: str, topic: str) -> bytes:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-peek", "log_level": 0,
-                  "enable.auto.commit": False})
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-peek", "log_level": 0, "enable.auto.commit": False})
     try:
         low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         c.assign([TopicPartition(topic, 0, high - 1)])
@@ -111,7 +111,8 @@ def _latest_event(bootstrap: str, topic: str) -> bytes:
 
 
 def test_bad_events_go_to_the_dead_letter_table_and_the_batch_goes_on(
-        stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
+    stack: Any, merge: Any, assert_equal: Any, catalog: Any
+) -> None:
     stack.sql("INSERT INTO lab.all_types (id, c_integer, c_numeric) VALUES (100, 1, 1.00)")
     merge(["lab.all_types"])
     settings = stack.settings

@@ -46,8 +46,12 @@ def running_api(env: dict[str, str], log: Path) -> Iterator[Api]:
     """Start `lakehouse-serving-api serve --port N` with `env`; wait for /healthz; SIGTERM it afterwards."""
     port = free_port()
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(SERVE), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(SERVE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)
     api = Api(proc, client, log)
     try:
@@ -90,15 +94,17 @@ def clear_store(stack: Any) -> None:
         conn.execute("TRUNCATE serving.daily_revenue, serving.customer_lifetime, serving.publications")
 
 
-def publish(conn: psycopg.Connection[Any], gold_table: str, row_count: int, *, watermark_age_s: float = 60,
-            snapshot_id: int = 1) -> None:
+def publish(
+    conn: psycopg.Connection[Any], gold_table: str, row_count: int, *, watermark_age_s: float = 60, snapshot_id: int = 1
+) -> None:
     """Upsert the publication row (call inside the transaction that replaced the table's rows)."""
     conn.execute(
         """INSERT INTO serving.publications (gold_table, published_at, watermark, row_count, snapshot_id)
            VALUES (%s, now(), now() - make_interval(secs => %s), %s, %s)
            ON CONFLICT (gold_table) DO UPDATE SET published_at = excluded.published_at,
                watermark = excluded.watermark, row_count = excluded.row_count, snapshot_id = excluded.snapshot_id""",
-        (gold_table, watermark_age_s, row_count, snapshot_id))
+        (gold_table, watermark_age_s, row_count, snapshot_id),
+    )
 
 
 def publish_daily_revenue(stack: Any, *, watermark_age_s: float = 60, snapshot_id: int = 11) -> None:
@@ -153,10 +159,16 @@ def test_customer_fields_and_lifetime_stats(api: Api, published: None) -> None:
     r = api.get("/v1/customers/1")
     assert r.status_code == 200, r.text
     assert r.json() == {
-        "customer_id": 1, "email": "ada@example.com", "name": "Ada Lovelace", "country": "GB",
-        "created_at": "2023-05-01T08:00:00+00:00", "updated_at": "2024-02-01T00:00:00.123456+00:00",
-        "orders": 3, "lifetime_value": "1234.50",
-        "first_order_at": "2023-06-01T12:00:00+00:00", "last_order_at": "2024-01-15T18:30:00+00:00",
+        "customer_id": 1,
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "country": "GB",
+        "created_at": "2023-05-01T08:00:00+00:00",
+        "updated_at": "2024-02-01T00:00:00.123456+00:00",
+        "orders": 3,
+        "lifetime_value": "1234.50",
+        "first_order_at": "2023-06-01T12:00:00+00:00",
+        "last_order_at": "2024-01-15T18:30:00+00:00",
     }
     none = api.get("/v1/customers/2").json()
     assert none["orders"] == 0 and none["lifetime_value"] == "0.00"
@@ -176,11 +188,15 @@ def test_unknown_customer_is_404_and_bad_id_is_422(api: Api, published: None) ->
 def test_daily_revenue_is_inclusive_ascending_and_exact(api: Api, published: None) -> None:
     r = api.get("/v1/revenue/daily", **{"from": "2024-01-01", "to": "2024-12-31"})
     assert r.status_code == 200, r.text
-    assert r.json() == {"from": "2024-01-01", "to": "2024-12-31", "days": [
-        {"day": "2024-01-01", "orders": 2, "revenue": "0.30"},
-        {"day": "2024-01-03", "orders": 7, "revenue": "12345678901234567.89"},
-        {"day": "2024-12-31", "orders": 1, "revenue": "5.00"},
-    ]}
+    assert r.json() == {
+        "from": "2024-01-01",
+        "to": "2024-12-31",
+        "days": [
+            {"day": "2024-01-01", "orders": 2, "revenue": "0.30"},
+            {"day": "2024-01-03", "orders": 7, "revenue": "12345678901234567.89"},
+            {"day": "2024-12-31", "orders": 1, "revenue": "5.00"},
+        ],
+    }
     # the raw body carries strings, not numbers a client would parse into floats
     assert '"revenue":"0.30"' in r.text
     one = api.get("/v1/revenue/daily", **{"from": "2025-01-01", "to": "2025-01-01"}).json()
@@ -188,15 +204,18 @@ def test_daily_revenue_is_inclusive_ascending_and_exact(api: Api, published: Non
     assert api.get("/v1/revenue/daily", **{"from": "2024-01-02", "to": "2024-01-02"}).json()["days"] == []
 
 
-@pytest.mark.parametrize(("params", "loc", "message"), [
-    ({"from": "2024-13-01", "to": "2024-12-31"}, "from", "not a valid date"),
-    ({"from": "2024-01-01", "to": "31.12.2024"}, "to", "YYYY-MM-DD"),
-    ({"from": "yesterday", "to": "2024-12-31"}, "from", "YYYY-MM-DD"),
-    ({"from": "2024-02-01", "to": "2024-01-31"}, "from", "is after `to`"),
-    ({"from": "2024-01-01", "to": "2025-01-01"}, "to", "at most 366 days"),
-    ({"from": "2024-01-01"}, "to", "Field required"),
-    ({}, "from", "Field required"),
-])
+@pytest.mark.parametrize(
+    ("params", "loc", "message"),
+    [
+        ({"from": "2024-13-01", "to": "2024-12-31"}, "from", "not a valid date"),
+        ({"from": "2024-01-01", "to": "31.12.2024"}, "to", "YYYY-MM-DD"),
+        ({"from": "yesterday", "to": "2024-12-31"}, "from", "YYYY-MM-DD"),
+        ({"from": "2024-02-01", "to": "2024-01-31"}, "from", "is after `to`"),
+        ({"from": "2024-01-01", "to": "2025-01-01"}, "to", "at most 366 days"),
+        ({"from": "2024-01-01"}, "to", "Field required"),
+        ({}, "from", "Field required"),
+    ],
+)
 def test_daily_revenue_rejects_bad_ranges(api: Api, params: dict[str, str], loc: str, message: str) -> None:
     r = api.get("/v1/revenue/daily", **params)
     assert r.status_code == 422, r.text
@@ -227,9 +246,11 @@ def test_reader_role_cannot_write(stack: Any) -> None:
     with psycopg.connect(serving.conninfo(reader=True)) as conn:
         assert conn.info.user == serving.reader_user
         conn.execute("SELECT count(*) FROM serving.publications")
-    for statement in ("INSERT INTO serving.daily_revenue VALUES ('1999-01-01', 1, 1.00)",
-                      "DELETE FROM serving.publications",
-                      "CREATE TABLE serving.sneaky (id int)"):
+    for statement in (
+        "INSERT INTO serving.daily_revenue VALUES ('1999-01-01', 1, 1.00)",
+        "DELETE FROM serving.publications",
+        "CREATE TABLE serving.sneaky (id int)",
+    ):
         with psycopg.connect(serving.conninfo(reader=True)) as conn, pytest.raises(errors.InsufficientPrivilege):
             conn.execute(statement)
 

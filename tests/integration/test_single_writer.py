@@ -23,8 +23,16 @@ def test_a_held_table_is_skipped_with_one_line_naming_the_holder(stack: Any, mer
     lease = TableLease(stack.settings.catalog.conninfo())
     try:
         lease.acquire(TABLE, wait_s=0)
-        busy = stack.run("lakehouse-merge", "once", "--table", TABLE, "--table", "shop.products", check=False,
-                         extra_env={"LAKEHOUSE_MERGE_LEASE_WAIT_S": "1"})
+        busy = stack.run(
+            "lakehouse-merge",
+            "once",
+            "--table",
+            TABLE,
+            "--table",
+            "shop.products",
+            check=False,
+            extra_env={"LAKEHOUSE_MERGE_LEASE_WAIT_S": "1"},
+        )
     finally:
         lease.close()
     assert busy.returncode == EXIT_BUSY, busy.stderr[-3000:]
@@ -36,13 +44,13 @@ def test_a_held_table_is_skipped_with_one_line_naming_the_holder(stack: Any, mer
 
 
 def test_two_merges_of_one_table_at_once_write_nothing_twice(
-        stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
+    stack: Any, merge: Any, assert_equal: Any, catalog: Any
+) -> None:
     stack.workload(ops=600, seed=152)
     stack.wait_captured()
     cmd = [str(BIN / "lakehouse-merge"), "once", "--table", TABLE, "--table", "shop.orders"]
     env = {**stack.env, "LAKEHOUSE_MERGE_LEASE_WAIT_S": "300"}
-    runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outcomes = [(p.wait(timeout=900), p.stderr.read() if p.stderr else "") for p in runs]
     for code, err in outcomes:
         assert code == 0, err[-3000:]

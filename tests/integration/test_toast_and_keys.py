@@ -20,9 +20,17 @@ def _text(rng: random.Random, n: int) -> str:
 
 def _row(rng: random.Random, key: int) -> tuple[Any, ...]:
     """Every toastable column over the TOAST threshold (about 2 KB), incompressible."""
-    return (key, f"title {key}", _text(rng, 9000), _text(rng, 6000), rng.randbytes(8000),
-            Jsonb({"k": key, "blob": _text(rng, 5000)}), [_text(rng, 50) for _ in range(100)],
-            [rng.randint(-2**31, 2**31 - 1) for _ in range(1500)], 1)
+    return (
+        key,
+        f"title {key}",
+        _text(rng, 9000),
+        _text(rng, 6000),
+        rng.randbytes(8000),
+        Jsonb({"k": key, "blob": _text(rng, 5000)}),
+        [_text(rng, 50) for _ in range(100)],
+        [rng.randint(-(2**31), 2**31 - 1) for _ in range(1500)],
+        1,
+    )
 
 
 def _insert(stack: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -33,12 +41,16 @@ def _insert(stack: Any, rows: list[tuple[Any, ...]]) -> None:
 def _placeholder_creates(catalog: Any, table: str) -> int:
     """Create events in bronze whose row carries a TOAST placeholder (proof the case was exercised)."""
     rows = catalog.load_table(table).scan(row_filter="op = 'c'").to_arrow().to_pylist()
-    return sum(1 for r in rows if PLACEHOLDER in (r["after"] or "") or "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ"
-               in (r["after"] or ""))
+    return sum(
+        1
+        for r in rows
+        if PLACEHOLDER in (r["after"] or "") or "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ" in (r["after"] or "")
+    )
 
 
 def test_key_updates_keep_unchanged_toast_values_of_every_type(
-        stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
+    stack: Any, merge: Any, assert_equal: Any, catalog: Any
+) -> None:
     rng = random.Random(15)
     _insert(stack, [_row(rng, k) for k in range(1, 7)])
     merge(["lab.toasty"])
@@ -74,8 +86,10 @@ def test_key_updates_keep_unchanged_toast_values_of_every_type(
 def test_composite_key_updates_keep_toast_values(stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
     rng = random.Random(16)
     for region, key in (("eu", 1), ("us", 2), ("us", 3)):
-        stack.sql("INSERT INTO lab.toasty_pairs VALUES (%s, %s, %s, %s, 1)",
-                  (region, key, _text(rng, 9000), rng.randbytes(6000)))
+        stack.sql(
+            "INSERT INTO lab.toasty_pairs VALUES (%s, %s, %s, %s, 1)",
+            (region, key, _text(rng, 9000), rng.randbytes(6000)),
+        )
     merge(["lab.toasty_pairs"])
     stack.sql("UPDATE lab.toasty_pairs SET region = 'apac' WHERE region = 'eu' AND id = 1")
     stack.sql("UPDATE lab.toasty_pairs SET id = 20 WHERE region = 'us' AND id = 2")
@@ -115,7 +129,8 @@ def test_a_batch_never_ends_inside_a_key_update(stack: Any, spark: Any, assert_e
 
 
 def test_an_unresolvable_placeholder_is_dead_lettered_not_nulled(
-        stack: Any, merge: Any, spark: Any, catalog: Any) -> None:
+    stack: Any, merge: Any, spark: Any, catalog: Any
+) -> None:
     """A row silver never held (here: removed from silver behind the merge's back) whose update carries
     placeholders: the change goes to the dead letters with the columns named, silver gets no NULLs."""
     rng = random.Random(18)
@@ -127,8 +142,7 @@ def test_an_unresolvable_placeholder_is_dead_lettered_not_nulled(
     merge(["lab.toasty"])
     silver = catalog.load_table("silver.toasty").scan(row_filter="id IN (901, 902)").to_arrow().to_pylist()
     assert silver == [], f"a row with unresolvable placeholders was written: {[r['id'] for r in silver]}"
-    dead = catalog.load_table("ops.dead_letter").scan(
-        row_filter="registry_table = 'lab.toasty'").to_arrow().to_pylist()
+    dead = catalog.load_table("ops.dead_letter").scan(row_filter="registry_table = 'lab.toasty'").to_arrow().to_pylist()
     assert len(dead) == 1, [d["reason"] for d in dead]
     reason = dead[0]["reason"]
     assert reason.startswith("unchanged TOAST value unavailable") and "body" in reason and "901" in reason, reason

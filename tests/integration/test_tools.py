@@ -17,8 +17,9 @@ def test_apply_is_idempotent_and_status_reports_running(stack: Any) -> None:
 
 
 def test_invalid_connector_config_names_every_bad_key(stack: Any) -> None:
-    bad = stack.run("lakehouse-connectors", "apply", check=False,
-                    extra_env={"LAKEHOUSE_CONNECT_SNAPSHOT_MODE": "sometimes"})
+    bad = stack.run(
+        "lakehouse-connectors", "apply", check=False, extra_env={"LAKEHOUSE_CONNECT_SNAPSHOT_MODE": "sometimes"}
+    )
     assert bad.returncode == 1
     assert "rejected by Kafka Connect validation" in bad.stderr and "snapshot.mode" in bad.stderr
     # nothing was applied: the running connector still has the good config
@@ -26,12 +27,14 @@ def test_invalid_connector_config_names_every_bad_key(stack: Any) -> None:
 
 
 def test_unreachable_connect_and_missing_settings_fail_clearly(stack: Any) -> None:
-    down = stack.run("lakehouse-connectors", "status", check=False,
-                     extra_env={"LAKEHOUSE_CONNECT_URL": "http://127.0.0.1:9"})
+    down = stack.run(
+        "lakehouse-connectors", "status", check=False, extra_env={"LAKEHOUSE_CONNECT_URL": "http://127.0.0.1:9"}
+    )
     assert down.returncode == 1 and "cannot reach Kafka Connect at http://127.0.0.1:9" in down.stderr
     env = {k: v for k, v in stack.env.items() if k != "LAKEHOUSE_SOURCE_CDC_PASSWORD"}
-    missing = subprocess.run([str(REPO / ".venv/bin/lakehouse-connectors"), "render"], env=env,
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [str(REPO / ".venv/bin/lakehouse-connectors"), "render"], env=env, capture_output=True, text=True
+    )
     assert missing.returncode == 2 and "LAKEHOUSE_SOURCE_CDC_PASSWORD is not set" in missing.stderr
 
 
@@ -43,8 +46,14 @@ def test_restart_waits_for_running(stack: Any) -> None:
 def test_stack_status_and_taken_port(stack: Any, tmp_path: Any) -> None:
     st = json.loads(stack.run("lakehouse-stack", "status", "--output", "json").stdout)
     assert {c["name"]: c["healthy"] for c in st} == {
-        "postgres": True, "kafka": True, "connect": True, "minio": True, "prefect": True, "serving-api": True,
-        "prefect-worker": True}
+        "postgres": True,
+        "kafka": True,
+        "connect": True,
+        "minio": True,
+        "prefect": True,
+        "serving-api": True,
+        "prefect-worker": True,
+    }
     clash = stack.run("lakehouse-stack", "up", check=False, extra_env={"LAKEHOUSE_STACK_DIR": str(tmp_path)})
     assert clash.returncode == 1
     port = stack.env["LAKEHOUSE_STACK_POSTGRES_PORT"]
@@ -56,10 +65,12 @@ def test_stack_env_serves_psql_and_pyiceberg(stack: Any, merge: Any) -> None:
     stack.sql("INSERT INTO lab.bystander VALUES (900, 'env') ON CONFLICT DO NOTHING")
     merge(["lab.bystander"])
     env_file = stack.root / "state" / "stack.env"
-    script = (f". {env_file} && psql -XAtc 'select count(*) from lab.bystander where id = 900' && "
-              f"{REPO}/.venv/bin/python -c \"from pyiceberg.catalog import load_catalog; "
-              f"t = load_catalog('default').load_table('silver.bystander'); "
-              f"print(sorted(r['id'] for r in t.scan().to_arrow().to_pylist()))\"")
+    script = (
+        f". {env_file} && psql -XAtc 'select count(*) from lab.bystander where id = 900' && "
+        f'{REPO}/.venv/bin/python -c "from pyiceberg.catalog import load_catalog; '
+        f"t = load_catalog('default').load_table('silver.bystander'); "
+        f"print(sorted(r['id'] for r in t.scan().to_arrow().to_pylist()))\""
+    )
     clean_env = {k: v for k, v in stack.env.items() if not k.startswith(("LAKEHOUSE_", "PG", "PYICEBERG_"))}
     out = subprocess.run(["bash", "-c", script], env=clean_env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -71,9 +82,13 @@ def test_stream_mode_merges_continuously_and_stops_on_sigterm(stack: Any, catalo
     import signal
     import time
 
-    proc = subprocess.Popen([str(REPO / ".venv/bin/lakehouse-merge"), "stream", "--table", "lab.bystander"],
-                            env={**stack.env, "LAKEHOUSE_MERGE_TRIGGER_INTERVAL_S": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(REPO / ".venv/bin/lakehouse-merge"), "stream", "--table", "lab.bystander"],
+        env={**stack.env, "LAKEHOUSE_MERGE_TRIGGER_INTERVAL_S": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         for i in range(3):
             stack.sql("INSERT INTO lab.bystander VALUES (%s, 'streamed') ON CONFLICT DO NOTHING", (500 + i,))

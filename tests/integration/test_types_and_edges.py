@@ -10,11 +10,42 @@ from psycopg.types.json import Jsonb
 
 def test_postgres_types_arrive_exactly(stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
     rows = [
-        (1, 1, 2, 3, "1234567890.12", 1.5, 2.25, "text", "varchar", True, "2024-02-29",
-         "2024-02-29 23:59:59.123456", "2024-02-29 23:59:59.654321+02", str(uuid.uuid4()), Jsonb({"a": [1, 2]}),
-         b"\x00\x01\xff"),
-        (2, -32768, -2147483648, -9223372036854775808, "-9999999999.99", -0.1, 1e300, "", "ü€😀", False,
-         "1970-01-01", "1900-01-01 00:00:00", "2262-04-11 23:47:16+00", str(uuid.uuid4()), Jsonb([]), b""),
+        (
+            1,
+            1,
+            2,
+            3,
+            "1234567890.12",
+            1.5,
+            2.25,
+            "text",
+            "varchar",
+            True,
+            "2024-02-29",
+            "2024-02-29 23:59:59.123456",
+            "2024-02-29 23:59:59.654321+02",
+            str(uuid.uuid4()),
+            Jsonb({"a": [1, 2]}),
+            b"\x00\x01\xff",
+        ),
+        (
+            2,
+            -32768,
+            -2147483648,
+            -9223372036854775808,
+            "-9999999999.99",
+            -0.1,
+            1e300,
+            "",
+            "ü€😀",
+            False,
+            "1970-01-01",
+            "1900-01-01 00:00:00",
+            "2262-04-11 23:47:16+00",
+            str(uuid.uuid4()),
+            Jsonb([]),
+            b"",
+        ),
         (3, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None),
     ]
     stack.sql("DELETE FROM lab.all_types")
@@ -49,8 +80,9 @@ def test_unchanged_toast_values_are_kept(stack: Any, merge: Any, assert_equal: A
     merge(["lab.documents"])
     assert_equal("lab.documents")
     bronze = catalog.load_table("bronze.documents").scan().to_arrow().to_pylist()
-    assert any("__debezium_unavailable_value" in (r["after"] or "") for r in bronze), \
+    assert any("__debezium_unavailable_value" in (r["after"] or "") for r in bronze), (
         "the test did not exercise Debezium's TOAST placeholder"
+    )
 
 
 def test_delete_reinsert_and_key_update_in_one_batch(stack: Any, merge: Any, assert_equal: Any) -> None:
@@ -67,9 +99,12 @@ def test_delete_reinsert_and_key_update_in_one_batch(stack: Any, merge: Any, ass
 
 
 def test_key_only_deletes_land_in_a_table_partitioned_by_another_column(
-        stack: Any, merge: Any, assert_equal: Any, catalog: Any) -> None:
-    stack.sql("INSERT INTO lab.events SELECT g, 'k' || (g % 3), timestamptz '2026-01-01' + g * interval '7 hours' "
-              "FROM generate_series(1, 200) g")
+    stack: Any, merge: Any, assert_equal: Any, catalog: Any
+) -> None:
+    stack.sql(
+        "INSERT INTO lab.events SELECT g, 'k' || (g % 3), timestamptz '2026-01-01' + g * interval '7 hours' "
+        "FROM generate_series(1, 200) g"
+    )
     merge(["lab.events"])
     stack.sql("DELETE FROM lab.events WHERE id % 4 = 0")
     stack.sql("UPDATE lab.events SET kind = 'moved', created_at = created_at + interval '30 days' WHERE id % 5 = 0")

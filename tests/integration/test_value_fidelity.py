@@ -10,10 +10,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-GOOD = ("INSERT INTO lab.edge_values VALUES (1, '13:45:30.123456', 1234567.89, '{1,2,NULL}', '{a,\"b,c\"}', "
-        "'{\"\\\\x00ff\"}', 'happy', '1 year 2 mons 3 days 04:05:06.789', "
-        "3.14159265358979323846264338327950288419716939937510, 12.34, '2024-02-29', '2024-02-29 12:00:00', "
-        "'2024-02-29 12:00:00+00', '{2024-01-01,NULL}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}')")
+GOOD = (
+    "INSERT INTO lab.edge_values VALUES (1, '13:45:30.123456', 1234567.89, '{1,2,NULL}', '{a,\"b,c\"}', "
+    "'{\"\\\\x00ff\"}', 'happy', '1 year 2 mons 3 days 04:05:06.789', "
+    "3.14159265358979323846264338327950288419716939937510, 12.34, '2024-02-29', '2024-02-29 12:00:00', "
+    "'2024-02-29 12:00:00+00', '{2024-01-01,NULL}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}')"
+)
 # id -> (column, value): each has no faithful Iceberg form.
 UNKEEPABLE = {
     2: ("d", "infinity"),
@@ -26,11 +28,13 @@ UNKEEPABLE = {
 
 
 def test_edge_values_are_kept_exactly_or_dead_lettered_with_a_reason(
-        stack: Any, merge: Any, catalog: Any, spark: Any) -> None:
+    stack: Any, merge: Any, catalog: Any, spark: Any
+) -> None:
     stack.sql(GOOD)
     for key, (column, value) in UNKEEPABLE.items():
         stack.sql(f"INSERT INTO lab.edge_values (id, {column}) VALUES (%s, %s)", (key, value))
-    stack.sql("INSERT INTO lab.edge_values (id, n) VALUES (8, 'NaN')")  # unconstrained numeric: exact text
+    # unconstrained numeric: exact text, special values as PostgreSQL writes them
+    stack.sql("INSERT INTO lab.edge_values (id, n) VALUES (8, 'NaN'), (9, 'Infinity'), (10, '-Infinity')")
     merge(["lab.edge_values"])
 
     table = catalog.load_table("silver.edge_values")
@@ -43,7 +47,7 @@ def test_edge_values_are_kept_exactly_or_dead_lettered_with_a_reason(
     # The whole table reads through pyiceberg -> Arrow -> Python and through Spark.
     rows = {r["id"]: r for r in table.scan().to_arrow().to_pylist()}
     assert len(spark.table("default.silver.edge_values").collect()) == len(rows)
-    assert sorted(rows) == [1, 8], sorted(rows)
+    assert sorted(rows) == [1, 8, 9, 10], sorted(rows)
     good = rows[1]
     assert good["t"] == ((13 * 60 + 45) * 60 + 30) * 1_000_000 + 123456
     assert good["m"] == Decimal("1234567.89")
@@ -53,16 +57,21 @@ def test_edge_values_are_kept_exactly_or_dead_lettered_with_a_reason(
     assert good["dn"] == Decimal("12.34") and good["d"] == dt.date(2024, 2, 29)
     assert good["dates"] == [dt.date(2024, 1, 1), None]
     assert good["uuids"] == ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"]
-    assert rows[8]["n"] == "NaN"
+    assert [rows[k]["n"] for k in (8, 9, 10)] == ["NaN", "Infinity", "-Infinity"]
 
-    dead = catalog.load_table("ops.dead_letter").scan(
-        row_filter="registry_table = 'lab.edge_values'").to_arrow().to_pylist()
+    dead = (
+        catalog.load_table("ops.dead_letter")
+        .scan(row_filter="registry_table = 'lab.edge_values'")
+        .to_arrow()
+        .to_pylist()
+    )
     reasons: dict[int, str] = {}
     for d in dead:
         reasons[int(d["key"].split('"id":')[1].split("}")[0])] = d["reason"]
     assert sorted(reasons) == sorted(UNKEEPABLE), reasons
     for key, (column, _) in UNKEEPABLE.items():
-        assert reasons[key].startswith("value does not fit the column type") and f"{column}=" in reasons[key], \
-            reasons[key]
+        assert reasons[key].startswith("value does not fit the column type") and f"{column}=" in reasons[key], reasons[
+            key
+        ]
     assert "years 1-9999" in reasons[2] and "years 1-9999" in reasons[4]
     assert "double" in reasons[5]

@@ -21,8 +21,11 @@ def test_random_workload_of_ten_thousand_changes(stack: Any, merge: Any, assert_
     assert_equal(*SHOP)
     # bronze is an exact change log: one row per Kafka record, no duplicates
     for source in SHOP:
-        bronze = catalog.load_table(f"bronze.{source.split('.')[1]}").scan(
-            selected_fields=("kafka_partition", "kafka_offset")).to_arrow()
+        bronze = (
+            catalog.load_table(f"bronze.{source.split('.')[1]}")
+            .scan(selected_fields=("kafka_partition", "kafka_offset"))
+            .to_arrow()
+        )
         offsets = list(zip(bronze["kafka_partition"].to_pylist(), bronze["kafka_offset"].to_pylist(), strict=True))
         assert len(offsets) == len(set(offsets)), f"duplicate offsets in bronze of {source}"
     # a second run finds nothing new and changes nothing
@@ -37,5 +40,6 @@ def test_workloads_with_the_same_seed_share_one_database(stack: Any) -> None:
             Workload(conn, seed=1).seed(customers=5, products=5)
         emails, skus = conn.execute(
             "SELECT (SELECT count(DISTINCT email) FROM shop.customers WHERE email LIKE 'user%%'),"
-            " (SELECT count(DISTINCT sku) FROM shop.products)").fetchone()  # type: ignore[misc]
+            " (SELECT count(DISTINCT sku) FROM shop.products)"
+        ).fetchone()  # type: ignore[misc]
     assert emails >= 10 and skus >= 10

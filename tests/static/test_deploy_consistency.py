@@ -51,6 +51,7 @@ def all_containers(objs: Objs) -> Iterator[tuple[str, dict[str, Any], dict[str, 
 
 # ---- sizing, probes -------------------------------------------------------------------------
 
+
 def test_every_container_has_cpu_and_memory_requests_and_limits(rendered: tuple[str, Objs]) -> None:
     overlay, objs = rendered
     missing = []
@@ -85,11 +86,13 @@ def test_probes_use_declared_ports(rendered: tuple[str, Objs]) -> None:
             action = c.get(probe, {}).get("httpGet") or c.get(probe, {}).get("tcpSocket")
             if action:
                 port = action["port"]
-                assert port in (names if isinstance(port, str) else numbers), \
+                assert port in (names if isinstance(port, str) else numbers), (
                     f"overlay {overlay}: {where}: {probe} probes port {port!r}, not one of {names | numbers}"
+                )
 
 
 # ---- images ---------------------------------------------------------------------------------
+
 
 def split_ref(ref: str) -> tuple[str, str]:
     """(repository, tag); tag "" when the reference has none (a registry port is no tag)."""
@@ -101,8 +104,11 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 def test_no_image_is_untagged_or_latest(rendered: tuple[str, Objs]) -> None:
     overlay, objs = rendered
-    bad = [f"{where}: {ref}" for where, ref in image_refs(objs)
-           if "@sha256:" not in ref and split_ref(ref)[1] in {"", "latest"}]
+    bad = [
+        f"{where}: {ref}"
+        for where, ref in image_refs(objs)
+        if "@sha256:" not in ref and split_ref(ref)[1] in {"", "latest"}
+    ]
     assert not bad, f"overlay {overlay}: images without a pinned tag:\n" + "\n".join(bad)
 
 
@@ -116,8 +122,9 @@ def script_images() -> list[str]:
     assert m, "scripts/images/common.sh no longer lists IMAGES=(...)"
     prefix = re.search(r'^IMAGE_PREFIX="\$\{IMAGE_PREFIX:-([^}]*)\}"', common, re.M)
     assert prefix and prefix.group(1) == "lakehouse", "scripts/images tags images other than lakehouse/<name>"
-    assert re.search(r'^image_ref\(\) \{ echo "\$IMAGE_PREFIX/\$1:\$IMAGE_TAG"; \}', common, re.M), \
+    assert re.search(r'^image_ref\(\) \{ echo "\$IMAGE_PREFIX/\$1:\$IMAGE_TAG"; \}', common, re.M), (
         "scripts/images/common.sh image_ref no longer tags lakehouse/<name>:$IMAGE_TAG"
+    )
     return m.group(1).split()
 
 
@@ -126,37 +133,47 @@ def test_image_names_agree_across_skaffold_manifests_scripts_and_dockerfiles() -
     dockerfiles = {p.parent.name for p in (REPO / "services").glob("*/Dockerfile")}
     artifacts = {a["image"].removeprefix("lakehouse/") for a in skaffold()["build"]["artifacts"]}
     kustomization = yaml.safe_load((REPO / "k8s" / "base" / "kustomization.yaml").read_text())
-    pinned = {i["name"].removeprefix("lakehouse/"): i["newTag"] for i in kustomization["images"]
-              if i["name"].startswith("lakehouse/")}
+    pinned = {
+        i["name"].removeprefix("lakehouse/"): i["newTag"]
+        for i in kustomization["images"]
+        if i["name"].startswith("lakehouse/")
+    }
     assert names == dockerfiles == artifacts == set(pinned) == OUR_IMAGES, (
         f"scripts/images {sorted(names)}, services/*/Dockerfile {sorted(dockerfiles)}, "
-        f"skaffold {sorted(artifacts)}, k8s/base/kustomization.yaml {sorted(pinned)}, tests {sorted(OUR_IMAGES)}")
-    assert set(pinned.values()) == {V["IMAGE_TAG"]}, \
+        f"skaffold {sorted(artifacts)}, k8s/base/kustomization.yaml {sorted(pinned)}, tests {sorted(OUR_IMAGES)}"
+    )
+    assert set(pinned.values()) == {V["IMAGE_TAG"]}, (
         f"k8s/base/kustomization.yaml tags {pinned}, config/versions.env says IMAGE_TAG={V['IMAGE_TAG']}"
+    )
 
 
 def test_image_tag_agrees_across_skaffold_terraform_and_the_makefile() -> None:
     config = skaffold()
-    assert config["build"]["tagPolicy"] == {"envTemplate": {"template": "{{.IMAGE_TAG}}"}}, \
+    assert config["build"]["tagPolicy"] == {"envTemplate": {"template": "{{.IMAGE_TAG}}"}}, (
         "skaffold must tag with IMAGE_TAG of config/versions.env"
+    )
     for artifact in config["build"]["artifacts"]:
         assert ":" not in artifact["image"], f"skaffold artifact {artifact['image']} carries its own tag"
     tf = REPO / "infra" / "terraform"
     variables = (tf / "variables.tf").read_text()
     tag_var = re.search(r'variable "image_tag" \{(.*?)\n\}', variables, re.S)
     registry_var = re.search(r'variable "image_registry" \{(.*?)\n\}', variables, re.S)
-    assert tag_var and re.search(r"^\s*default\s*=\s*null\s*$", tag_var.group(1), re.M), \
+    assert tag_var and re.search(r"^\s*default\s*=\s*null\s*$", tag_var.group(1), re.M), (
         "infra/terraform: image_tag must default to null (= IMAGE_TAG of config/versions.env), not a literal"
-    assert registry_var and re.search(r'^\s*default\s*=\s*""\s*$', registry_var.group(1), re.M), \
+    )
+    assert registry_var and re.search(r'^\s*default\s*=\s*""\s*$', registry_var.group(1), re.M), (
         'infra/terraform: image_registry must default to "" (the local lakehouse/* names)'
+    )
     main = (tf / "main.tf").read_text()
     assert 'file("${local.repo_root}/config/versions.env")' in main
-    assert 'coalesce(var.image_tag, regex("(?m)^IMAGE_TAG=(\\\\S+)$", local.versions_env)[0])' in main, \
+    assert 'coalesce(var.image_tag, regex("(?m)^IMAGE_TAG=(\\\\S+)$", local.versions_env)[0])' in main, (
         "infra/terraform/main.tf no longer takes the default image tag from IMAGE_TAG of config/versions.env"
+    )
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^include config/versions\.env$", makefile, re.M)
-    assert re.search(r"^images:.*\n\t@?scripts/images/build\.sh\b", makefile, re.M), \
+    assert re.search(r"^images:.*\n\t@?scripts/images/build\.sh\b", makefile, re.M), (
         "make images no longer builds with scripts/images/build.sh"
+    )
     assert not re.search(r"^IMAGE_TAG\s*[:?]?=", makefile, re.M), "the Makefile must not set its own IMAGE_TAG"
 
 
@@ -177,10 +194,12 @@ def test_skaffold_passes_every_build_arg_without_a_default() -> None:
         assert needed <= set(given), f"skaffold {artifact['image']} lacks build args {sorted(needed - set(given))}"
         for name, value in given.items():
             if name in V:
-                assert value == f"{{{{.{name}}}}}", \
+                assert value == f"{{{{.{name}}}}}", (
                     f"skaffold {artifact['image']}: {name} must come from config/versions.env ({{{{.{name}}}}})"
-        assert given.get("BASE_IMAGE", "").endswith(f'"{dockerfile_args(dockerfile)["BASE_IMAGE"]}" .BASE_IMAGE}}}}'), \
+                )
+        assert given.get("BASE_IMAGE", "").endswith(f'"{dockerfile_args(dockerfile)["BASE_IMAGE"]}" .BASE_IMAGE}}}}'), (
             f"skaffold {artifact['image']}: BASE_IMAGE must default to the Dockerfile's default"
+        )
 
 
 def test_skaffold_structure() -> None:
@@ -219,16 +238,23 @@ def test_skaffold_deploy_hook_deletes_exactly_the_one_shot_jobs(rendered: tuple[
     label = re.search(r"-l ([\w./-]+)=(\S+)", hook)
     assert label, "the skaffold deploy hook no longer deletes Jobs by label"
     jobs = {o["metadata"]["name"] for o in objs if o["kind"] == "Job"}
-    labelled = {o["metadata"]["name"] for o in objs if o["kind"] == "Job"
-                and o["metadata"].get("labels", {}).get(label.group(1)) == label.group(2)}
+    labelled = {
+        o["metadata"]["name"]
+        for o in objs
+        if o["kind"] == "Job" and o["metadata"].get("labels", {}).get(label.group(1)) == label.group(2)
+    }
     assert labelled == jobs, f"overlay {overlay}: Jobs skaffold would not re-run: {jobs - labelled}"
 
 
 # ---- ports and addresses --------------------------------------------------------------------
 
+
 def pods_of(objs: Objs, selector: dict[str, str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    return [(w, spec) for w, spec, _ in pod_specs(objs) if w["kind"] in LONG_RUNNING
-            and selector.items() <= w["spec"]["template"]["metadata"].get("labels", {}).items()]
+    return [
+        (w, spec)
+        for w, spec, _ in pod_specs(objs)
+        if w["kind"] in LONG_RUNNING and selector.items() <= w["spec"]["template"]["metadata"].get("labels", {}).items()
+    ]
 
 
 def test_service_target_ports_are_container_ports(rendered: tuple[str, Objs]) -> None:
@@ -241,8 +267,10 @@ def test_service_target_ports_are_container_ports(rendered: tuple[str, Objs]) ->
             for port in svc["spec"]["ports"]:
                 target = port.get("targetPort", port["port"])
                 match = [p for p in declared if target in (p.get("name"), p["containerPort"])]
-                assert match, (f"overlay {overlay}: Service {svc['metadata']['name']} port {port['port']} targets "
-                               f"{target!r}, which {name_of(workload)} does not declare")
+                assert match, (
+                    f"overlay {overlay}: Service {svc['metadata']['name']} port {port['port']} targets "
+                    f"{target!r}, which {name_of(workload)} does not declare"
+                )
 
 
 def service_ports(objs: Objs) -> dict[str, set[int]]:
@@ -294,11 +322,13 @@ def test_serving_api_listens_where_its_service_points(rendered: tuple[str, Objs]
     settings = find(objs, "ConfigMap", "lakehouse-settings")["data"]
     api = find(objs, "Deployment", "serving-api")["spec"]["template"]["spec"]["containers"][0]
     port = int(settings["LAKEHOUSE_SERVING_API_PORT"])
-    assert port in {p["containerPort"] for p in api["ports"]}, \
+    assert port in {p["containerPort"] for p in api["ports"]}, (
         f"overlay {overlay}: LAKEHOUSE_SERVING_API_PORT={port} is not a container port of serving-api"
+    )
 
 
 # ---- env var references ---------------------------------------------------------------------
+
 
 def test_config_map_references_resolve(rendered: tuple[str, Objs]) -> None:
     """envFrom and configMapKeyRef name ConfigMaps (and keys) the overlay renders, so every
@@ -312,5 +342,6 @@ def test_config_map_references_resolve(rendered: tuple[str, Objs]) -> None:
         for env in c.get("env", []):
             ref = env.get("valueFrom", {}).get("configMapKeyRef")
             if ref and not ref.get("optional"):
-                assert ref["key"] in maps.get(ref["name"], {}), \
+                assert ref["key"] in maps.get(ref["name"], {}), (
                     f"overlay {overlay}: {where}: {env['name']} refers to missing {ref['name']}/{ref['key']}"
+                )

@@ -62,12 +62,14 @@ def test_every_deployable_has_a_dockerfile() -> None:
 @pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=ids)
 def test_base_image_arg_has_the_upstream_default(dockerfile: Path) -> None:
     first = instructions(dockerfile)[0]
-    assert first[0] == "ARG" and first[1].startswith("BASE_IMAGE="), \
+    assert first[0] == "ARG" and first[1].startswith("BASE_IMAGE="), (
         f"{dockerfile}: must start with `ARG BASE_IMAGE=<upstream image>` (global, before FROM)"
+    )
     default = first[1].split("=", 1)[1]
     expected = f"debian:{V['DEBIAN_RELEASE']}-slim"
-    assert default == expected, \
+    assert default == expected, (
         f"{dockerfile}: BASE_IMAGE defaults to {default!r}; the upstream base for DEBIAN_RELEASE is {expected!r}"
+    )
 
 
 @pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=ids)
@@ -79,8 +81,9 @@ def test_every_from_uses_an_arg_or_an_earlier_stage(dockerfile: Path) -> None:
     for args in froms:
         parts = args.split()
         image = parts[0]
-        assert image.startswith("${") or image in stages, \
+        assert image.startswith("${") or image in stages, (
             f"{dockerfile}: `FROM {args}` names an image literally; use FROM ${{BASE_IMAGE}} or a stage"
+        )
         if len(parts) == 3 and parts[1].upper() == "AS":
             stages.add(parts[2])
 
@@ -101,8 +104,9 @@ def test_no_literal_versions_from_the_versions_file(dockerfile: Path) -> None:
     body = [line for line in dockerfile.read_text().splitlines() if not line.startswith("ARG BASE_IMAGE=")]
     text = "\n".join(body)
     pinned = {k: v for k, v in V.items() if re.search(r"\d", v) or k == "DEBIAN_RELEASE"}
-    found = [f"{k}={v}" for k, v in pinned.items()
-             if len(v) >= 2 and re.search(rf"(?<![\w.]){re.escape(v)}(?![\w])", text)]
+    found = [
+        f"{k}={v}" for k, v in pinned.items() if len(v) >= 2 and re.search(rf"(?<![\w.]){re.escape(v)}(?![\w])", text)
+    ]
     assert not found, f"{dockerfile} spells {found} literally; take them as ARGs from config/versions.env"
 
 
@@ -126,8 +130,9 @@ def test_no_secret_in_env_arg_or_copy(dockerfile: Path) -> None:
             bad = [n for n in names if SECRET_NAME.search(n)]
             assert not bad, f"{dockerfile}: {kw} {bad} looks like a secret; pass secrets at run time"
         if kw in {"COPY", "ADD"}:
-            assert not re.search(r"\.(pem|crt|key)\b|ca-certificates|secret", args, re.I), \
+            assert not re.search(r"\.(pem|crt|key)\b|ca-certificates|secret", args, re.I), (
                 f"{dockerfile}: `{kw} {args}` copies key material into a layer; use RUN --mount=type=secret"
+            )
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)
@@ -154,13 +159,20 @@ def test_third_party_labels_and_entrypoint(dockerfile: Path) -> None:
 def test_third_party_images_agree_with_the_build_script() -> None:
     common = (IMAGES_DIR / "common.sh").read_text()
     listed = set(re.search(r"^THIRD_PARTY_IMAGES=\(([^)]*)\)", common, re.M).group(1).split())  # type: ignore[union-attr]
-    assert listed == {p.parent.name for p in THIRD_PARTY_DOCKERFILES}, \
+    assert listed == {p.parent.name for p in THIRD_PARTY_DOCKERFILES}, (
         f"THIRD_PARTY_IMAGES in scripts/images/common.sh {sorted(listed)} != infra/images/*/Dockerfile"
+    )
     assert not listed & {p.parent.name for p in DOCKERFILES}, "a name is both ours and third-party"
     refs = subprocess.run(
-        ["bash", "-c", f"source {IMAGES_DIR / 'common.sh'} && for n in \"${{THIRD_PARTY_IMAGES[@]}}\"; do "
-                       "echo \"$n $(third_party_ref $n)\"; done"],
-        capture_output=True, text=True, check=True,
+        [
+            "bash",
+            "-c",
+            f'source {IMAGES_DIR / "common.sh"} && for n in "${{THIRD_PARTY_IMAGES[@]}}"; do '
+            'echo "$n $(third_party_ref $n)"; done',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     assert {line.split()[0]: line.split()[1] for line in refs if line} == {
         "postgres": f"lakehouse/postgres:{V['POSTGRES_MAJOR']}-{V['DEBIAN_RELEASE']}",
@@ -174,29 +186,33 @@ def test_python_images_share_identical_stages() -> None:
     for p in DOCKERFILES:
         text = p.read_text()
         if SHARED_START in text:
-            blocks[p.parent.name] = text[text.index(SHARED_START):text.index(SHARED_END)]
+            blocks[p.parent.name] = text[text.index(SHARED_START) : text.index(SHARED_END)]
     assert {"spark-jobs", "connector-config", "flows", "serving-api", "loadgen"} <= set(blocks)
     reference = blocks["connector-config"]
     drifted = [name for name, block in blocks.items() if block != reference]
     assert not drifted, f"the shared Python stages of {drifted} differ from services/connector-config/Dockerfile"
     assert "--require-hashes" in (IMAGES_DIR / "python-venv.sh").read_text()
     assert "requirements.lock" in reference and "type=secret,id=pip-ca" in reference
-    assert "python-venv.sh spark-wheels" in blocks_after(REPO / "services" / "spark-jobs" / "Dockerfile"), \
+    assert "python-venv.sh spark-wheels" in blocks_after(REPO / "services" / "spark-jobs" / "Dockerfile"), (
         "spark-jobs must add pyspark (left out of the shared venv) from requirements.lock"
+    )
 
 
 def blocks_after(dockerfile: Path) -> str:
     text = dockerfile.read_text()
-    return text[text.index(SHARED_END):]
+    return text[text.index(SHARED_END) :]
 
 
 def test_build_script_passes_every_version_as_build_arg() -> None:
     build = (IMAGES_DIR / "build.sh").read_text()
-    assert "version_build_args" in build and '"${build_args[@]}"' in build, \
+    assert "version_build_args" in build and '"${build_args[@]}"' in build, (
         "scripts/images/build.sh must pass version_build_args to docker build"
+    )
     out = subprocess.run(
         ["bash", "-c", f"source {IMAGES_DIR / 'common.sh'} && version_build_args"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     passed = dict(a.split("=", 1) for a in out[1::2] if a)
     assert all(flag == "--build-arg" for flag in out[0::2] if flag), out
@@ -215,17 +231,21 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
             if kw != "COPY" or "--from=" in args:
                 continue
             for source in args.split()[:-1]:
-                assert any(source == inc or source.startswith(inc + "/") for inc in included), \
+                assert any(source == inc or source.startswith(inc + "/") for inc in included), (
                     f"{dockerfile}: COPY {source} is excluded by .dockerignore"
+                )
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    ([], "prefect --help"),                                         # the image's CMD
-    (["worker", "start", "--pool", "kubernetes"], "prefect worker start --pool kubernetes"),
-    (["--version"], "prefect --version"),
-    (["sh", "-c", "echo as-given"], "as-given"),                    # a program on PATH runs as given
-    (["/bin/echo", "abs"], "abs"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "prefect --help"),  # the image's CMD
+        (["worker", "start", "--pool", "kubernetes"], "prefect worker start --pool kubernetes"),
+        (["--version"], "prefect --version"),
+        (["sh", "-c", "echo as-given"], "as-given"),  # a program on PATH runs as given
+        (["/bin/echo", "abs"], "abs"),
+    ],
+)
 def test_python_entrypoint_runs_commands_as_given_else_the_default(args: list[str], expected: str) -> None:
     """What Prefect's flow-run pods (`args: [prefect, flow-run, execute]`) and users rely on."""
     default = ["echo", "prefect"]

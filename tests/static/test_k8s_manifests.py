@@ -35,9 +35,16 @@ LOCAL_THIRD_PARTY_TAGS = {
 UPSTREAM_OF = {"postgres": "postgres", "apache/kafka": "kafka", "minio/minio": "minio", "prefecthq/prefect": "flows"}
 # What Terraform puts into Secret lakehouse-secrets (docs/kubernetes.md, "The secrets contract").
 SECRET_KEYS = {
-    "LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_SOURCE_CDC_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD",
-    "LAKEHOUSE_S3_ACCESS_KEY_ID", "LAKEHOUSE_S3_SECRET_ACCESS_KEY", "LAKEHOUSE_SERVING_PASSWORD",
-    "LAKEHOUSE_SERVING_READER_PASSWORD", "POSTGRES_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD",
+    "LAKEHOUSE_SOURCE_PASSWORD",
+    "LAKEHOUSE_SOURCE_CDC_PASSWORD",
+    "LAKEHOUSE_CATALOG_PASSWORD",
+    "LAKEHOUSE_S3_ACCESS_KEY_ID",
+    "LAKEHOUSE_S3_SECRET_ACCESS_KEY",
+    "LAKEHOUSE_SERVING_PASSWORD",
+    "LAKEHOUSE_SERVING_READER_PASSWORD",
+    "POSTGRES_SUPERUSER_PASSWORD",
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
 }
 KIND_MEMORY_BUDGET = 8 * 1024**3
 SETTING_NAME = re.compile(r"\bLAKEHOUSE_[A-Z0-9_]*[A-Z0-9]\b")
@@ -46,10 +53,12 @@ SETTING_NAME = re.compile(r"\bLAKEHOUSE_[A-Z0-9_]*[A-Z0-9]\b")
 def render(overlay: str) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        pytest.skip("kubectl is not installed: `kubectl kustomize` is needed to render the overlays")
+        pytest.fail("kubectl is not installed: run `make setup` (it installs kubectl; `make test` runs it first)")
     proc = subprocess.run(
         [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(REPO / "k8s" / "overlays" / overlay)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, f"k8s/overlays/{overlay} does not render:\n{proc.stderr}"
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
@@ -131,7 +140,8 @@ def test_every_lakehouse_variable_is_a_setting(overlay: tuple[str, list[dict[str
 
 
 def test_settings_configmap_holds_no_secret_and_names_the_registry_mount(
-        overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
     _, objs = overlay
     data = find(objs, "ConfigMap", "lakehouse-settings")["data"]
     assert not set(data) & SECRET_KEYS, "secrets belong in lakehouse-secrets, not in the settings ConfigMap"
@@ -168,8 +178,9 @@ def test_image_rewrites_touch_only_image_values(overlay: tuple[str, list[dict[st
                 if isinstance(value, str) and ":" in value and value.rsplit(":", 1)[0] in images:
                     assert env["name"].endswith("IMAGE"), f"{name_of(obj)}: env {env['name']}={value} was rewritten"
     init = find(objs, "Job", "postgres-init")
-    assert {e["name"]: e.get("value") for e in containers(init["spec"]["template"]["spec"])[0]["env"]}["PGHOST"] \
-        == "postgres"
+    assert {e["name"]: e.get("value") for e in containers(init["spec"]["template"]["spec"])[0]["env"]}[
+        "PGHOST"
+    ] == "postgres"
 
 
 def test_images_carry_the_pinned_versions(overlay: tuple[str, list[dict[str, Any]]]) -> None:
@@ -196,8 +207,9 @@ def test_images_carry_the_pinned_versions(overlay: tuple[str, list[dict[str, Any
     for where, ref in refs:
         if ref.startswith("prefecthq/prefect:"):
             prefect_pin = re.search(r"^prefect==(\S+)", (REPO / "requirements.in").read_text(), re.M)
-            assert prefect_pin and ref.split(":")[1].startswith(prefect_pin.group(1) + "-"), \
+            assert prefect_pin and ref.split(":")[1].startswith(prefect_pin.group(1) + "-"), (
                 f"{where}: {ref} differs from the prefect version of requirements.in"
+            )
 
 
 def test_no_secret_is_rendered(overlay: tuple[str, list[dict[str, Any]]]) -> None:
@@ -232,8 +244,9 @@ def test_registry_configmaps_equal_the_one_registry(overlay: tuple[str, list[dic
     hashed = generated(objs, "connector-config-registry")
     assert len(hashed) == 1 and hashed[0]["data"] == {"tables.yaml": registry}
     job = find(objs, "Job", "connector-config")["spec"]["template"]["spec"]
-    assert {"name": "registry", "configMap": {"name": hashed[0]["metadata"]["name"]}} in job["volumes"], \
+    assert {"name": "registry", "configMap": {"name": hashed[0]["metadata"]["name"]}} in job["volumes"], (
         "the connector-config Job must mount the hash-named registry copy, so it re-runs when the registry changes"
+    )
 
 
 def test_postgres_init_applies_the_committed_sql(overlay: tuple[str, list[dict[str, Any]]]) -> None:
@@ -267,6 +280,7 @@ def test_pods_run_as_non_root(overlay: tuple[str, list[dict[str, Any]]]) -> None
 def test_kind_runs_only_local_builds_and_prod_the_upstream_images() -> None:
     """Nothing can be pulled where kind runs (docs/images.md): every image of the kind overlay
     is a lakehouse/* build, each third-party one in place of its upstream image; prod keeps those."""
+
     def images_by_workload(overlay: str) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         for workload, spec, _ in pod_specs(render(overlay)):
@@ -276,17 +290,20 @@ def test_kind_runs_only_local_builds_and_prod_the_upstream_images() -> None:
 
     kind, prod = images_by_workload("kind"), images_by_workload("prod")
     kind_refs = {ref for refs in kind.values() for ref in refs}
-    assert all(ref.startswith("lakehouse/") for ref in kind_refs), \
+    assert all(ref.startswith("lakehouse/") for ref in kind_refs), (
         f"kind runs images no registry here serves: {sorted(r for r in kind_refs if not r.startswith('lakehouse/'))}"
+    )
     for upstream, local in UPSTREAM_OF.items():
         users = [w for w, refs in prod.items() if any(r.split(":")[0] == upstream for r in refs)]
         assert users, f"prod no longer runs {upstream}: update UPSTREAM_OF"
         for workload in users:
-            assert any(r.split(":")[0] == f"lakehouse/{local}" for r in kind[workload]), \
+            assert any(r.split(":")[0] == f"lakehouse/{local}" for r in kind[workload]), (
                 f"kind: {workload} does not run lakehouse/{local} in place of {upstream}"
+            )
     server = find(render("kind"), "Deployment", "prefect-server")["spec"]["template"]["spec"]["containers"][0]
-    assert server["args"][:3] == ["prefect", "server", "start"], \
+    assert server["args"][:3] == ["prefect", "server", "start"], (
         "lakehouse/flows' entrypoint runs `prefect ...` as given only when the args start with the program"
+    )
 
 
 def test_kind_fits_in_8_gib() -> None:
@@ -307,21 +324,30 @@ def test_kind_cpu_requests_leave_room_for_a_pipeline_run() -> None:
     # A kind node here has 2 CPUs; kubeadm's control plane and CoreDNS request ~850m. A pipeline run
     # adds a flow-run pod, a Spark driver Job and an executor: all must schedule at once.
     objs = render("kind")
-    platform = sum(replicas * cpu_millis(c["resources"]["requests"]["cpu"])
-                   for w, spec, replicas in pod_specs(objs) if w["kind"] in ("Deployment", "StatefulSet")
-                   for c in containers(spec))
+    platform = sum(
+        replicas * cpu_millis(c["resources"]["requests"]["cpu"])
+        for w, spec, replicas in pod_specs(objs)
+        if w["kind"] in ("Deployment", "StatefulSet")
+        for c in containers(spec)
+    )
     template = json.loads(generated(objs, "prefect-base-job-template")[0]["data"]["base-job-template.json"])
     flow_run = cpu_millis(template["variables"]["properties"]["cpu_request"].get("default") or "0")
     from lakehouse.settings import Settings
 
     from flows.kubernetes_jobs import job_manifest
+
     settings_cm = find(objs, "ConfigMap", "lakehouse-settings")["data"]
-    driver = cpu_millis(job_manifest(Settings.model_construct(), ["x"], "x")["spec"]["template"]["spec"]
-                        ["containers"][0]["resources"]["requests"]["cpu"])
+    driver = cpu_millis(
+        job_manifest(Settings.model_construct(), ["x"], "x")["spec"]["template"]["spec"]["containers"][0]["resources"][
+            "requests"
+        ]["cpu"]
+    )
     executor = cpu_millis(settings_cm["LAKEHOUSE_MERGE_EXECUTOR_REQUEST_CORES"])
     total = 850 + platform + flow_run + driver + executor
-    assert total <= 2000, f"kind: CPU requests {total}m > 2000m (platform {platform}m, flow run {flow_run}m, " \
+    assert total <= 2000, (
+        f"kind: CPU requests {total}m > 2000m (platform {platform}m, flow run {flow_run}m, "
         f"driver {driver}m, executor {executor}m)"
+    )
 
 
 def test_kind_runs_single_replicas_without_claims() -> None:
@@ -333,10 +359,16 @@ def test_kind_runs_single_replicas_without_claims() -> None:
 
 def test_prod_has_budgets_autoscaling_and_spread() -> None:
     objs = render("prod")
-    pdbs = {o["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for o in objs
-            if o["kind"] == "PodDisruptionBudget"}
-    replicated = {o["metadata"]["name"] for o in objs
-                  if o["kind"] in {"Deployment", "StatefulSet"} and o["spec"].get("replicas", 1) > 1}
+    pdbs = {
+        o["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for o in objs
+        if o["kind"] == "PodDisruptionBudget"
+    }
+    replicated = {
+        o["metadata"]["name"]
+        for o in objs
+        if o["kind"] in {"Deployment", "StatefulSet"} and o["spec"].get("replicas", 1) > 1
+    }
     assert replicated >= {"serving-api", "kafka-connect", "kafka", "prefect-worker"}
     assert replicated <= pdbs, f"replicated workloads without a PodDisruptionBudget: {replicated - pdbs}"
     for wl in replicated:
@@ -344,17 +376,25 @@ def test_prod_has_budgets_autoscaling_and_spread() -> None:
         assert "podAntiAffinity" in find(objs, kind, wl)["spec"]["template"]["spec"].get("affinity", {}), wl
     hpa = find(objs, "HorizontalPodAutoscaler", "serving-api")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "serving-api"
-    voters = {e["name"]: e["value"] for e in find(objs, "StatefulSet", "kafka")["spec"]["template"]["spec"]
-              ["containers"][0]["env"] if "value" in e}["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+    voters = {
+        e["name"]: e["value"]
+        for e in find(objs, "StatefulSet", "kafka")["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e
+    }["KAFKA_CONTROLLER_QUORUM_VOTERS"]
     assert len(voters.split(",")) == 3
 
 
 def test_network_policies_deny_by_default(overlay: tuple[str, list[dict[str, Any]]]) -> None:
     name, objs = overlay
     policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
-    deny = [p for p in policies if p["spec"]["podSelector"] == {}
-            and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-            and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    deny = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] == {}
+        and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
     assert deny, f"overlay {name}: no default-deny NetworkPolicy"
     assert all(p["metadata"].get("namespace") == "lakehouse" for p in policies)
     dns = [p for p in policies if p["spec"]["podSelector"] == {} and p["spec"].get("egress")]
@@ -388,10 +428,12 @@ def test_the_kubernetes_worker_accepts_the_base_job_template() -> None:
     # a run (a missing one crashes every flow run at submission, as the first kind deploy showed).
     from prefect.utilities.templating import apply_values
     from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
     template = json.loads((REPO / "k8s" / "base" / "prefect" / "base-job-template.json").read_text())
     values = {k: v.get("default") for k, v in template["variables"]["properties"].items()}
-    values.update(annotations={}, labels={}, name="run", command="prefect flow-run execute", env={},
-                  image="lakehouse/flows:0.1.0")
+    values.update(
+        annotations={}, labels={}, name="run", command="prefect flow-run execute", env={}, image="lakehouse/flows:0.1.0"
+    )
     KubernetesWorkerJobConfiguration(**apply_values(template["job_configuration"], values))
 
 
@@ -408,6 +450,7 @@ def test_skaffold_builds_our_images_and_deploys_the_overlays() -> None:
     assert kustomize["buildArgs"] == ["--load-restrictor", "LoadRestrictionsNone"]
     profiles = {p["name"]: p for p in config["profiles"]}
     assert set(profiles) == set(OVERLAYS)
-    assert {"op": "replace", "path": "/manifests/kustomize/paths/0", "value": "k8s/overlays/prod"} \
-        in profiles["prod"]["patches"]
+    assert {"op": "replace", "path": "/manifests/kustomize/paths/0", "value": "k8s/overlays/prod"} in profiles["prod"][
+        "patches"
+    ]
     assert "kubectl" in config["deploy"]

@@ -16,8 +16,11 @@ from lakehouse.versions import versions
 REPO = Path(__file__).resolve().parents[2]
 KIND = REPO / "infra" / "kind"
 WRAPPER = KIND / "node" / "runc-wrapper.sh"
-CAPS = {"bounding": ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"],
-        "effective": ["CAP_SYS_RESOURCE"], "ambient": []}
+CAPS = {
+    "bounding": ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"],
+    "effective": ["CAP_SYS_RESOURCE"],
+    "ambient": [],
+}
 
 
 @pytest.fixture
@@ -33,8 +36,9 @@ def runc(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def wrap(fake: Path, *argv: str, cwd: Path | None = None) -> None:
-    subprocess.run(["sh", str(WRAPPER), *argv], env={"REAL_RUNC": str(fake), "PATH": "/usr/bin:/bin"},
-                   cwd=cwd, check=True)
+    subprocess.run(
+        ["sh", str(WRAPPER), *argv], env={"REAL_RUNC": str(fake), "PATH": "/usr/bin:/bin"}, cwd=cwd, check=True
+    )
 
 
 def test_wrapper_strips_cap_sys_resource_from_the_bundle(runc: tuple[Path, Path], tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ V = versions()
 
 def test_pyspark_lock_matches_the_spark_version() -> None:
     lock = (REPO / "requirements.lock").read_text()
-    assert re.search(rf"^pyspark=={re.escape(V['SPARK_VERSION'])} ", lock, re.M), \
+    assert re.search(rf"^pyspark=={re.escape(V['SPARK_VERSION'])} ", lock, re.M), (
         "requirements.lock pins another pyspark than SPARK_VERSION in config/versions.env"
+    )
 
 
 @pytest.mark.parametrize("pom", sorted((REPO / "config" / "jvm").glob("*/pom.xml")), ids=lambda p: p.parent.name)
@@ -25,15 +26,18 @@ def test_maven_manifests_pin_nothing_themselves(pom: Path) -> None:
     assert not literal, f"{pom} pins {literal}; put versions in config/versions.env"
 
 
-@pytest.mark.parametrize(("bundle", "jar"), [
-    ("kafka", f"kafka_{V['KAFKA_SCALA_VERSION']}-{V['KAFKA_VERSION']}.jar"),
-    ("kafka", f"connect-runtime-{V['KAFKA_VERSION']}.jar"),
-    ("debezium-postgres", f"debezium-connector-postgres-{V['DEBEZIUM_VERSION']}.jar"),
-    ("spark", f"iceberg-spark-runtime-3.5_{V['SPARK_SCALA_VERSION']}-{V['ICEBERG_VERSION']}.jar"),
-    ("spark", f"iceberg-aws-bundle-{V['ICEBERG_VERSION']}.jar"),
-    ("spark", f"spark-sql-kafka-0-10_{V['SPARK_SCALA_VERSION']}-{V['SPARK_VERSION']}.jar"),
-    ("spark", f"postgresql-{V['POSTGRES_JDBC_VERSION']}.jar"),
-])
+@pytest.mark.parametrize(
+    ("bundle", "jar"),
+    [
+        ("kafka", f"kafka_{V['KAFKA_SCALA_VERSION']}-{V['KAFKA_VERSION']}.jar"),
+        ("kafka", f"connect-runtime-{V['KAFKA_VERSION']}.jar"),
+        ("debezium-postgres", f"debezium-connector-postgres-{V['DEBEZIUM_VERSION']}.jar"),
+        ("spark", f"iceberg-spark-runtime-3.5_{V['SPARK_SCALA_VERSION']}-{V['ICEBERG_VERSION']}.jar"),
+        ("spark", f"iceberg-aws-bundle-{V['ICEBERG_VERSION']}.jar"),
+        ("spark", f"spark-sql-kafka-0-10_{V['SPARK_SCALA_VERSION']}-{V['SPARK_VERSION']}.jar"),
+        ("spark", f"postgresql-{V['POSTGRES_JDBC_VERSION']}.jar"),
+    ],
+)
 def test_checksum_locks_match_the_versions_file(bundle: str, jar: str) -> None:
     lock = (REPO / "config" / "jvm" / bundle / "jars.sha256").read_text().split()
     assert jar in lock, f"{jar} missing from config/jvm/{bundle}/jars.sha256: run scripts/setup/jvm.sh --relock"
@@ -69,6 +73,7 @@ def test_stack_env_sets_only_real_settings() -> None:
 
 def test_repo_registry_tables_exist_in_the_demo_schema() -> None:
     from lakehouse.registry import load_registry
+
     sql = (REPO / "config" / "sql" / "10-shop-schema.sql").read_text()
     for t in load_registry(REPO / "config" / "tables.yaml").tables:
         assert f"CREATE TABLE IF NOT EXISTS {t.source} (" in sql, f"{t.source} is not created by the demo schema"

@@ -123,19 +123,23 @@ def test_every_output_is_described(module: Path) -> None:
 
 def test_pins_match_the_versions_file() -> None:
     block = _terraform_block(TF_ROOT)
-    assert block["required_version"] == f"~> {V['TERRAFORM_VERSION']}", \
+    assert block["required_version"] == f"~> {V['TERRAFORM_VERSION']}", (
         "required_version must be '~> TERRAFORM_VERSION' of config/versions.env"
+    )
     required = {name: spec for entry in block["required_providers"] for name, spec in entry.items()}
     pinned = {
         key.removeprefix("TF_PROVIDER_").removesuffix("_VERSION").lower(): value
-        for key, value in V.items() if key.startswith("TF_PROVIDER_") and key.endswith("_VERSION")
+        for key, value in V.items()
+        if key.startswith("TF_PROVIDER_") and key.endswith("_VERSION")
     }
-    assert set(required) == set(pinned), \
+    assert set(required) == set(pinned), (
         f"versions.tf requires {sorted(required)}, config/versions.env pins {sorted(pinned)}: make them the same"
+    )
     for name, spec in required.items():
         assert spec["source"] == f"hashicorp/{name}", f"{name}: the mirror holds hashicorp/* only"
-        assert spec["version"] == f"= {pinned[name]}", \
+        assert spec["version"] == f"= {pinned[name]}", (
             f"provider {name} must be pinned exactly to TF_PROVIDER_{name.upper()}_VERSION={pinned[name]}"
+        )
 
 
 def test_submodules_pin_the_same_provider_versions() -> None:
@@ -153,9 +157,16 @@ def _secret_keys() -> set[str]:
 
 def test_the_secret_has_the_contracted_keys() -> None:
     contracted = {
-        "LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_SOURCE_CDC_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD",
-        "LAKEHOUSE_S3_ACCESS_KEY_ID", "LAKEHOUSE_S3_SECRET_ACCESS_KEY", "LAKEHOUSE_SERVING_PASSWORD",
-        "LAKEHOUSE_SERVING_READER_PASSWORD", "POSTGRES_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD",
+        "LAKEHOUSE_SOURCE_PASSWORD",
+        "LAKEHOUSE_SOURCE_CDC_PASSWORD",
+        "LAKEHOUSE_CATALOG_PASSWORD",
+        "LAKEHOUSE_S3_ACCESS_KEY_ID",
+        "LAKEHOUSE_S3_SECRET_ACCESS_KEY",
+        "LAKEHOUSE_SERVING_PASSWORD",
+        "LAKEHOUSE_SERVING_READER_PASSWORD",
+        "POSTGRES_SUPERUSER_PASSWORD",
+        "MINIO_ROOT_USER",
+        "MINIO_ROOT_PASSWORD",
     }
     assert _locals(TF_ROOT)["secret_name"] == "lakehouse-secrets"
     assert contracted <= _secret_keys(), f"missing from lakehouse-secrets: {contracted - _secret_keys()}"
@@ -164,6 +175,7 @@ def test_the_secret_has_the_contracted_keys() -> None:
 
 
 # ---- the overlays, rendered the way a deploy renders them ----
+
 
 def _overlays() -> list[str]:
     overlays_dir = REPO / "k8s" / "overlays"
@@ -175,7 +187,7 @@ def _overlays() -> list[str]:
 def _render(env: dict[str, str]) -> list[dict[str, Any]]:
     """The documents overlay.sh renders for a deploy with these settings."""
     if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed (make setup installs it)")
+        pytest.fail("kubectl is not installed: run `make setup` (it installs kubectl; `make test` runs it first)")
     done = subprocess.run([str(OVERLAY_SH), "render"], env={**os.environ, **env}, capture_output=True, text=True)
     assert done.returncode == 0, f"overlay.sh render failed:\n{done.stderr}"
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
@@ -210,12 +222,14 @@ def test_every_secret_key_the_overlay_reads_exists(overlay: str) -> None:
 def test_output_services_exist_in_the_overlay(overlay: str) -> None:
     services = {
         d["metadata"]["name"]: {int(p["port"]) for p in d["spec"].get("ports", [])}
-        for d in _render({"OVERLAY": overlay}) if d["kind"] == "Service"
+        for d in _render({"OVERLAY": overlay})
+        if d["kind"] == "Service"
     }
     for key, svc in _locals(TF_ROOT)["services"].items():
         assert svc["service"] in services, f"output endpoint {key}: no Service {svc['service']} in overlay {overlay}"
-        assert int(svc["port"]) in services[svc["service"]], \
+        assert int(svc["port"]) in services[svc["service"]], (
             f"output endpoint {key}: Service {svc['service']} has ports {services[svc['service']]}, not {svc['port']}"
+        )
 
 
 FIXTURE = {
@@ -258,16 +272,24 @@ def test_overlay_render_applies_the_deploy_settings(tmp_path: Path) -> None:
     for name, text in FIXTURE.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    docs = _render({
-        "K8S_OVERLAYS_DIR": str(tmp_path / "overlays"), "OVERLAY": "kind", "NAMESPACE": "lh-test",
-        "IMAGE_REGISTRY": "registry.example.com:5000/data", "IMAGE_TAG": "1.2.3",
-        "SERVING_API_REPLICAS": "3", "POSTGRES_STORAGE_GI": "7",
-    })
+    docs = _render(
+        {
+            "K8S_OVERLAYS_DIR": str(tmp_path / "overlays"),
+            "OVERLAY": "kind",
+            "NAMESPACE": "lh-test",
+            "IMAGE_REGISTRY": "registry.example.com:5000/data",
+            "IMAGE_TAG": "1.2.3",
+            "SERVING_API_REPLICAS": "3",
+            "POSTGRES_STORAGE_GI": "7",
+        }
+    )
     by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     api = by_name[("Deployment", "serving-api")]
     assert api["spec"]["replicas"] == 3
-    assert api["spec"]["template"]["spec"]["containers"][0]["image"] == \
-        "registry.example.com:5000/data/lakehouse/serving-api:1.2.3"
+    assert (
+        api["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "registry.example.com:5000/data/lakehouse/serving-api:1.2.3"
+    )
     postgres = by_name[("StatefulSet", "postgres")]
     assert postgres["spec"]["template"]["spec"]["containers"][0]["image"] == "postgres", "third-party images stay"
     assert postgres["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "7Gi"
@@ -285,6 +307,7 @@ def test_overlay_render_defaults_to_local_images_and_the_pinned_tag(tmp_path: Pa
 
 
 # ---- terraform itself, offline ----
+
 
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
@@ -352,25 +375,70 @@ def planner(terraform: tuple[str, dict[str, str]], tmp_path_factory: pytest.Temp
     (tmp / "kubeconfig").write_text(FAKE_KUBECONFIG)
     plan_env = {**env, "TF_DATA_DIR": str(tmp / "data")}
     init = subprocess.run(
-        [binary, f"-chdir={TF_ROOT}", "init", "-input=false", "-no-color", "-lockfile=readonly",
-         f"-backend-config=path={tmp / 'state.tfstate'}"],
-        env=plan_env, capture_output=True, text=True, timeout=600)
+        [
+            binary,
+            f"-chdir={TF_ROOT}",
+            "init",
+            "-input=false",
+            "-no-color",
+            "-lockfile=readonly",
+            f"-backend-config=path={tmp / 'state.tfstate'}",
+        ],
+        env=plan_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert init.returncode == 0, init.stdout + init.stderr
 
     def plan(*var_args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [binary, f"-chdir={TF_ROOT}", "plan", "-refresh=false", "-lock=false", "-input=false", "-no-color",
-             "-var", "kube_context=kind-lakehouse", "-var", f"kubeconfig_path={tmp / 'kubeconfig'}", *var_args],
-            env=plan_env, capture_output=True, text=True, timeout=600)
+            [
+                binary,
+                f"-chdir={TF_ROOT}",
+                "plan",
+                "-refresh=false",
+                "-lock=false",
+                "-input=false",
+                "-no-color",
+                "-var",
+                "kube_context=kind-lakehouse",
+                "-var",
+                f"kubeconfig_path={tmp / 'kubeconfig'}",
+                *var_args,
+            ],
+            env=plan_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
     return plan
 
 
-@pytest.mark.parametrize("var_args", [
-    (),
-    ("-var", "overlay=prod", "-var", "namespace=lh-prod", "-var", "image_registry=registry.example.com:5000/data",
-     "-var", "image_tag=1.2.3", "-var", "sizes={postgres_storage_gi=50, kafka_storage_gi=20}",
-     "-var", "serving_api_replicas=3", "-var", "rollout_timeout=15m"),
-], ids=["defaults", "prod-settings"])
+@pytest.mark.parametrize(
+    "var_args",
+    [
+        (),
+        (
+            "-var",
+            "overlay=prod",
+            "-var",
+            "namespace=lh-prod",
+            "-var",
+            "image_registry=registry.example.com:5000/data",
+            "-var",
+            "image_tag=1.2.3",
+            "-var",
+            "sizes={postgres_storage_gi=50, kafka_storage_gi=20}",
+            "-var",
+            "serving_api_replicas=3",
+            "-var",
+            "rollout_timeout=15m",
+        ),
+    ],
+    ids=["defaults", "prod-settings"],
+)
 def test_terraform_plans_without_a_cluster(planner: Planner, var_args: tuple[str, ...]) -> None:
     done = planner(*var_args)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -378,15 +446,19 @@ def test_terraform_plans_without_a_cluster(planner: Planner, var_args: tuple[str
     assert "lakehouse-secrets" in done.stdout
 
 
-@pytest.mark.parametrize("var_args", [
-    ("-var", "overlay=dev"),
-    ("-var", "namespace=Not_A_Label"),
-    ("-var", "image_registry=registry.example.com/"),
-    ("-var", "image_tag=-bad"),
-    ("-var", "sizes={kafka_storage_gi=0.5}"),
-    ("-var", "serving_api_replicas=0"),
-    ("-var", "rollout_timeout=10"),
-], ids=lambda a: a[1].split("=")[0])
+@pytest.mark.parametrize(
+    "var_args",
+    [
+        ("-var", "overlay=dev"),
+        ("-var", "namespace=Not_A_Label"),
+        ("-var", "image_registry=registry.example.com/"),
+        ("-var", "image_tag=-bad"),
+        ("-var", "sizes={kafka_storage_gi=0.5}"),
+        ("-var", "serving_api_replicas=0"),
+        ("-var", "rollout_timeout=10"),
+    ],
+    ids=lambda a: a[1].split("=")[0],
+)
 def test_terraform_rejects_bad_values(planner: Planner, var_args: tuple[str, ...]) -> None:
     done = planner(*var_args)
     assert done.returncode != 0 and "Invalid value for variable" in done.stderr, done.stdout + done.stderr

@@ -7,12 +7,20 @@ from cdc_merge.changes import batch_schemas
 
 pytestmark = pytest.mark.unit
 
-SCHEMA = {"type": "struct", "name": "x.Envelope", "fields": [
-    {"type": "struct", "optional": True, "field": "before", "fields": [{"type": "int64", "field": "id"}]},
-    {"type": "struct", "optional": True, "field": "after", "fields": [
-        {"type": "int64", "field": "id"}, {"type": "string", "optional": True, "field": "name"}]},
-    {"type": "string", "field": "op"},
-]}
+SCHEMA = {
+    "type": "struct",
+    "name": "x.Envelope",
+    "fields": [
+        {"type": "struct", "optional": True, "field": "before", "fields": [{"type": "int64", "field": "id"}]},
+        {
+            "type": "struct",
+            "optional": True,
+            "field": "after",
+            "fields": [{"type": "int64", "field": "id"}, {"type": "string", "optional": True, "field": "name"}],
+        },
+        {"type": "string", "field": "op"},
+    ],
+}
 
 
 def test_known_schemas_are_not_fetched_and_others_are_in_arrival_order() -> None:
@@ -30,8 +38,9 @@ def test_known_schemas_are_not_fetched_and_others_are_in_arrival_order() -> None
 
 
 def test_a_record_gone_or_a_schema_without_row_makes_that_schema_invalid() -> None:
-    out = batch_schemas([("gone", 0, 1), ("odd", 0, 2)], lambda _p, _o: None,
-                        known={"odd": json.dumps({"type": "string"})})
+    out = batch_schemas(
+        [("gone", 0, 1), ("odd", 0, 2)], lambda _p, _o: None, known={"odd": json.dumps({"type": "string"})}
+    )
     assert set(out.invalid) == {"gone", "odd"}
     assert "record 0/1 is gone" in out.invalid["gone"]
     assert out.columns == {}
@@ -39,6 +48,7 @@ def test_a_record_gone_or_a_schema_without_row_makes_that_schema_invalid() -> No
 
 def test_known_schemas_keep_their_order_and_fetch_nothing() -> None:
     from cdc_merge.changes import known_schemas
+
     out = known_schemas({"head1": json.dumps(SCHEMA), "head0": json.dumps({"type": "string"})})
     assert out.order == ["head1", "head0"]
     assert list(out.columns) == ["head1"] and list(out.invalid) == ["head0"]

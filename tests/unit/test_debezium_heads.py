@@ -16,7 +16,7 @@ def test_head_is_the_schema_and_the_payload_marker() -> None:
     value = _value({"type": "struct", "fields": []}, {"op": "c"})
     head = schema_head(value)
     assert head == b'{"schema":{"type":"struct","fields":[]},"payload":'
-    assert value.startswith(head) and value[len(head):-1] == b'{"op":"c"}'
+    assert value.startswith(head) and value[len(head) : -1] == b'{"op":"c"}'
 
 
 def test_a_marker_inside_the_schema_does_not_end_it() -> None:
@@ -31,9 +31,16 @@ def test_same_schema_same_head_other_schema_other_head() -> None:
     assert a != schema_head(_value({"type": "struct", "version": 2}, {"op": "c"}))
 
 
-@pytest.mark.parametrize("value", [
-    b'{"payload":{}}', b'{"schema":{"type":"struct"} ,"payload":{}}', b'{"schema":{"type"', b"\xff\xfe",
-    b'{"schema":"text","payload":{}}', b"",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"payload":{}}',
+        b'{"schema":{"type":"struct"} ,"payload":{}}',
+        b'{"schema":{"type"',
+        b"\xff\xfe",
+        b'{"schema":"text","payload":{}}',
+        b"",
+    ],
+)
 def test_no_head_for_other_layouts(value: bytes) -> None:
     assert schema_head(value) is None

@@ -10,14 +10,29 @@ pytestmark = pytest.mark.unit
 
 
 def _batch(table: str, start: int, end: int, changes: int, lag: int, dead: int = 0) -> dict:
-    return {"table": table, "start": {0: start}, "end": {0: end}, "records": end - start, "changes": changes,
-            "deletes": 1, "bronze_appended": changes, "dead_lettered": {"bad": dead} if dead else {},
-            "lag": lag, "schema_changes": [], "seconds": 1.5}
+    return {
+        "table": table,
+        "start": {0: start},
+        "end": {0: end},
+        "records": end - start,
+        "changes": changes,
+        "deletes": 1,
+        "bronze_appended": changes,
+        "dead_lettered": {"bad": dead} if dead else {},
+        "lag": lag,
+        "schema_changes": [],
+        "seconds": 1.5,
+    }
 
 
 def test_summary_adds_batches_per_table_and_keeps_the_last_offsets() -> None:
-    rows = summarize([_batch("shop.orders", 0, 10, 9, 5), _batch("shop.customers", 0, 3, 3, 0),
-                      _batch("shop.orders", 10, 15, 4, 0, dead=1)])
+    rows = summarize(
+        [
+            _batch("shop.orders", 0, 10, 9, 5),
+            _batch("shop.customers", 0, 3, 3, 0),
+            _batch("shop.orders", 10, 15, 4, 0, dead=1),
+        ]
+    )
     orders = next(r for r in rows if r["table"] == "shop.orders")
     assert (orders["batches"], orders["records"], orders["changes_merged"], orders["dead_lettered"]) == (2, 15, 13, 1)
     assert orders["start_offsets"] == {0: 0} and orders["end_offsets"] == {0: 15} and orders["lag"] == 0
@@ -31,6 +46,7 @@ def test_each_table_has_its_own_limit() -> None:
 
 def test_driver_job_takes_settings_from_the_shared_configmap_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     from lakehouse.settings import Settings
+
     monkeypatch.setenv("LAKEHOUSE_FLOWS_SPARK_IMAGE", "lakehouse/spark-jobs:0.1.0")
     settings = Settings()
     job = job_manifest(settings, ["lakehouse-merge", "catch-up", "--output", "json"], "merge-1")
@@ -50,11 +66,16 @@ def test_driver_job_takes_settings_from_the_shared_configmap_and_secret(monkeypa
 
 def test_the_result_is_the_last_json_line_not_a_spark_progress_line() -> None:
     from flows.jobs import JobFailed, last_json_result
-    log = "\n".join([
-        'starting', '[{"table": "shop.orders", "lag": 0}]',
-        "[Stage 138:>                          (0 + 1) / 2][Stage 138:=====>      (1 + 1) / 2]",
-        "26/11/23 18:44:15 WARN AdminClientConfig: ...", "",
-    ])
+
+    log = "\n".join(
+        [
+            "starting",
+            '[{"table": "shop.orders", "lag": 0}]',
+            "[Stage 138:>                          (0 + 1) / 2][Stage 138:=====>      (1 + 1) / 2]",
+            "26/11/23 18:44:15 WARN AdminClientConfig: ...",
+            "",
+        ]
+    )
     assert last_json_result(log, "merge") == [{"table": "shop.orders", "lag": 0}]
     assert last_json_result('{"a": 1}\n{"b": 2}\n', "x") == {"b": 2}
     with pytest.raises(JobFailed, match="merge printed no JSON result"):

@@ -48,8 +48,9 @@ class _JavaError(Exception):
 
 
 def test_conflicts_are_recognised_through_causes() -> None:
-    wrapped = _JavaError(_Throwable("java.lang.RuntimeException",
-                                    _Throwable("org.apache.iceberg.exceptions.ValidationException")))
+    wrapped = _JavaError(
+        _Throwable("java.lang.RuntimeException", _Throwable("org.apache.iceberg.exceptions.ValidationException"))
+    )
     assert is_conflict(wrapped)
     assert not is_conflict(_JavaError(_Throwable("java.io.FileNotFoundException")))
     assert not is_conflict(ValueError("x"))
@@ -95,7 +96,9 @@ def test_targets_cover_silver_bronze_and_the_dead_letters_on_a_full_run() -> Non
     assert full[-1].table == registry.dead_letter and full[-1].kind == "dead_letter"
     orders = registry.by_source("shop.orders")
     assert [(t.table, t.kind) for t in targets(registry, [orders])] == [
-        ("default.silver.orders", "silver"), ("default.bronze.orders", "bronze")]
+        ("default.silver.orders", "silver"),
+        ("default.bronze.orders", "bronze"),
+    ]
 
 
 def test_report_as_dict_and_line() -> None:

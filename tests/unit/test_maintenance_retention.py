@@ -33,8 +33,9 @@ def test_offset_keys_picks_only_checkpoint_properties() -> None:
 
 
 def test_chain_runs_from_current_to_the_newest_carrier_skipping_compactions() -> None:
-    snaps = _lineage((1, 100, frozenset({ORDERS})), (2, 200, frozenset({ORDERS})),
-                     (3, 300, frozenset()), (4, 400, frozenset()))  # 3, 4: compaction replaces
+    snaps = _lineage(
+        (1, 100, frozenset({ORDERS})), (2, 200, frozenset({ORDERS})), (3, 300, frozenset()), (4, 400, frozenset())
+    )  # 3, 4: compaction replaces
     chain = checkpoint_chain(snaps, 4, {ORDERS})
     assert [s.snapshot_id for s in chain] == [4, 3, 2]
 
@@ -55,8 +56,11 @@ def test_keys_nobody_carries_do_not_pin_history() -> None:
 
 def test_chain_follows_parents_not_timestamps_and_stops_where_ancestry_ends() -> None:
     # 9 is not an ancestor of the current snapshot (e.g. left over on another lineage).
-    snaps = [SnapshotInfo(5, 404, 500, frozenset()), SnapshotInfo(9, None, 900, frozenset({ORDERS})),
-             SnapshotInfo(7, 5, 700, frozenset())]
+    snaps = [
+        SnapshotInfo(5, 404, 500, frozenset()),
+        SnapshotInfo(9, None, 900, frozenset({ORDERS})),
+        SnapshotInfo(7, 5, 700, frozenset()),
+    ]
     assert checkpoint_chain(snaps, 7, {ORDERS}) == []
 
 

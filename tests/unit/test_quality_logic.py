@@ -37,18 +37,21 @@ from pyiceberg.types import (
 SNAP = SnapshotXids.parse("100:110:103,107")
 
 
-@pytest.mark.parametrize(("xid", "visible"), [
-    (5, True),  # long committed
-    (99, True),  # just below xmin
-    (100, True),  # xmin itself, not in progress: committed before the snapshot
-    (103, False),  # in progress at the snapshot
-    (105, True),  # committed between xmin and xmax
-    (107, False),  # in progress
-    (109, True),
-    (110, False),  # xmax: started after the snapshot
-    (5000, False),
-    (None, False),  # unknown: treated as invisible (only excludes more)
-])
+@pytest.mark.parametrize(
+    ("xid", "visible"),
+    [
+        (5, True),  # long committed
+        (99, True),  # just below xmin
+        (100, True),  # xmin itself, not in progress: committed before the snapshot
+        (103, False),  # in progress at the snapshot
+        (105, True),  # committed between xmin and xmax
+        (107, False),  # in progress
+        (109, True),
+        (110, False),  # xmax: started after the snapshot
+        (5000, False),
+        (None, False),  # unknown: treated as invisible (only excludes more)
+    ],
+)
 def test_visibility_rule(xid: int | None, visible: bool) -> None:
     assert SNAP.visible(xid) is visible
     assert xid_visible(xid, 100, 110, [103, 107]) is visible
@@ -74,9 +77,13 @@ def test_xids_are_compared_on_32_bits() -> None:
 
 # --- K ----------------------------------------------------------------------------------
 
+
 def _change(tx: int | None, before: dict | None = None, after: dict | None = None) -> dict:  # type: ignore[type-arg]
-    return {"tx_id": tx, "before": json.dumps(before) if before is not None else None,
-            "after": json.dumps(after) if after is not None else None}
+    return {
+        "tx_id": tx,
+        "before": json.dumps(before) if before is not None else None,
+        "after": json.dumps(after) if after is not None else None,
+    }
 
 
 def test_excluded_keys_take_both_images_of_invisible_changes_only() -> None:
@@ -85,7 +92,8 @@ def test_excluded_keys_take_both_images_of_invisible_changes_only() -> None:
         _change(105, None, {"id": 2, "v": "b"}),  # visible
         _change(103, None, {"id": 3, "v": "c"}),  # in progress at the snapshot
         _change(120, {"id": 4}, None),  # delete after the snapshot (key-only before image)
-        _change(121, {"id": 5}, None), _change(121, None, {"id": 50, "v": "moved"}),  # pk update 5 -> 50
+        _change(121, {"id": 5}, None),
+        _change(121, None, {"id": 50, "v": "moved"}),  # pk update 5 -> 50
         _change(122, {"id": 6, "v": "x"}, {"id": 60, "v": "x"}),  # pk update, both images in one event
         _change(None, None, {"id": 7}),  # unknown transaction
         _change(130, None, None),  # no image: nothing to exclude
@@ -119,8 +127,13 @@ COLS = ["id", "name", "price", "at", "doc"]
 
 
 def _row(i: int, **over: object) -> dict:  # type: ignore[type-arg]
-    base = {"id": i, "name": f"n{i}", "price": Decimal("1.50"), "at": datetime(2024, 1, i, tzinfo=UTC),
-            "doc": normalize({"b": 1, "a": [i]})}
+    base = {
+        "id": i,
+        "name": f"n{i}",
+        "price": Decimal("1.50"),
+        "at": datetime(2024, 1, i, tzinfo=UTC),
+        "doc": normalize({"b": 1, "a": [i]}),
+    }
     return {**base, **over}
 
 
@@ -155,6 +168,7 @@ def test_row_digest_separates_columns_unambiguously() -> None:
 
 
 # --- results ----------------------------------------------------------------------------
+
 
 def test_results_and_quality_error() -> None:
     ok = TableQuality("shop.a", "default.silver.a", 11, source_rows=3, lake_rows=3)

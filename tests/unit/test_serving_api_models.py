@@ -28,8 +28,18 @@ def test_timestamps_are_utc_with_offset() -> None:
     cet = timezone(timedelta(hours=1))
     assert utc_text(datetime(2024, 5, 1, 13, 0, tzinfo=cet)) == "2024-05-01T12:00:00+00:00"
     assert utc_text(datetime(2024, 5, 1, 12, 0)) == "2024-05-01T12:00:00+00:00"
-    c = Customer(customer_id=1, email=None, name=None, country=None, created_at=datetime(2024, 1, 1, tzinfo=UTC),
-                 updated_at=None, orders=0, lifetime_value=Decimal("0.00"), first_order_at=None, last_order_at=None)
+    c = Customer(
+        customer_id=1,
+        email=None,
+        name=None,
+        country=None,
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        updated_at=None,
+        orders=0,
+        lifetime_value=Decimal("0.00"),
+        first_order_at=None,
+        last_order_at=None,
+    )
     out = json.loads(c.model_dump_json())
     assert out["created_at"] == "2024-01-01T00:00:00+00:00" and out["lifetime_value"] == "0.00"
     assert out["first_order_at"] is None
@@ -43,8 +53,14 @@ def test_range_serializes_from_by_its_query_name() -> None:
 def test_openapi_documents_every_endpoint_and_money_as_string() -> None:
     app = create_app(ServingSettings(password="x", reader_password="y"))  # type: ignore[arg-type]
     spec = app.openapi()
-    assert {"/healthz", "/readyz", "/v1/customers/{customer_id}", "/v1/revenue/daily", "/v1/freshness",
-            "/metrics"} <= set(spec["paths"])
+    assert {
+        "/healthz",
+        "/readyz",
+        "/v1/customers/{customer_id}",
+        "/v1/revenue/daily",
+        "/v1/freshness",
+        "/metrics",
+    } <= set(spec["paths"])
     schemas = spec["components"]["schemas"]
     assert schemas["DailyRevenue"]["properties"]["revenue"]["type"] == "string"
     assert schemas["Customer"]["properties"]["lifetime_value"]["type"] == "string"

@@ -7,8 +7,12 @@ def test_missing_variables_are_all_named(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError) as exc:
         get_settings().require("source", "s3")
     text = str(exc.value)
-    for var in ("LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_SOURCE_CDC_PASSWORD", "LAKEHOUSE_S3_ACCESS_KEY_ID",
-                "LAKEHOUSE_S3_SECRET_ACCESS_KEY"):
+    for var in (
+        "LAKEHOUSE_SOURCE_PASSWORD",
+        "LAKEHOUSE_SOURCE_CDC_PASSWORD",
+        "LAKEHOUSE_S3_ACCESS_KEY_ID",
+        "LAKEHOUSE_S3_SECRET_ACCESS_KEY",
+    ):
         assert var in text
     assert "LAKEHOUSE_S3_ENDPOINT" not in text
 
@@ -37,6 +41,11 @@ def test_areas_load_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_env_var_names_cover_every_field() -> None:
     names = env_var_names()
-    assert {"LAKEHOUSE_REGISTRY_PATH", "LAKEHOUSE_SOURCE_HOST", "LAKEHOUSE_MERGE_SPARK_MASTER",
-            "LAKEHOUSE_STACK_CONNECT_PORT", "LAKEHOUSE_CATALOG_WAREHOUSE"} <= names
+    assert {
+        "LAKEHOUSE_REGISTRY_PATH",
+        "LAKEHOUSE_SOURCE_HOST",
+        "LAKEHOUSE_MERGE_SPARK_MASTER",
+        "LAKEHOUSE_STACK_CONNECT_PORT",
+        "LAKEHOUSE_CATALOG_WAREHOUSE",
+    } <= names
     assert all(n.startswith("LAKEHOUSE_") and n.isupper() for n in names)

@@ -24,10 +24,15 @@ class ConnectClient:
         self.session = requests.Session()
         # Every call here is idempotent (PUT config, GET, POST restart, DELETE), so retrying
         # is safe; 409 is Connect's "rebalance in progress, try again".
-        retry = Retry(total=retries, connect=retries, read=retries, backoff_factor=0.5,
-                      status_forcelist=(409, 500, 502, 503, 504),
-                      allowed_methods=frozenset({"GET", "PUT", "POST", "DELETE"}),
-                      raise_on_status=False)
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            backoff_factor=0.5,
+            status_forcelist=(409, 500, 502, 503, 504),
+            allowed_methods=frozenset({"GET", "PUT", "POST", "DELETE"}),
+            raise_on_status=False,
+        )
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
 
@@ -57,8 +62,10 @@ class ConnectClient:
     def validate(self, connector_class: str, config: dict[str, str]) -> dict[str, list[str]]:
         """Field -> errors reported by the plugin's own validation (empty when valid)."""
         cls = connector_class.rsplit(".", 1)[-1]
-        body = self._json(self._call("PUT", f"/connector-plugins/{cls}/config/validate", json=config),
-                          "validating the connector config")
+        body = self._json(
+            self._call("PUT", f"/connector-plugins/{cls}/config/validate", json=config),
+            "validating the connector config",
+        )
         errors: dict[str, list[str]] = {}
         for entry in body.get("configs", []):
             value = entry.get("value", {})
@@ -82,9 +89,10 @@ class ConnectClient:
         return dict(self._json(resp, f"reading status of {name}"))
 
     def restart(self, name: str) -> None:
-        self._json(self._call("POST", f"/connectors/{name}/restart",
-                              params={"includeTasks": "true", "onlyFailed": "false"}),
-                   f"restarting {name}")
+        self._json(
+            self._call("POST", f"/connectors/{name}/restart", params={"includeTasks": "true", "onlyFailed": "false"}),
+            f"restarting {name}",
+        )
 
     def task_configs(self, name: str) -> list[dict[str, Any]]:
         """The configs Connect generated for the connector's tasks (what they run with)."""
@@ -109,8 +117,9 @@ class ConnectClient:
         self._json(resp, f"deleting {name}")
         return True
 
-    def wait_running(self, name: str, *, timeout_s: float, on_wait: Callable[[str], None] | None = None,
-                     poll_s: float = 1.0) -> dict[str, Any]:
+    def wait_running(
+        self, name: str, *, timeout_s: float, on_wait: Callable[[str], None] | None = None, poll_s: float = 1.0
+    ) -> dict[str, Any]:
         """Wait until the connector and every task are RUNNING; raise with the trace on FAILED."""
         deadline = time.monotonic() + timeout_s
         last = ""
@@ -122,8 +131,7 @@ class ConnectClient:
                 if st["connector"]["state"] == "FAILED":
                     raise ConnectError(f"connector {name} FAILED:\n{st['connector'].get('trace', '')}")
                 if failed:
-                    raise ConnectError(f"connector {name} task {failed[0]['id']} FAILED:\n"
-                                       f"{failed[0].get('trace', '')}")
+                    raise ConnectError(f"connector {name} task {failed[0]['id']} FAILED:\n{failed[0].get('trace', '')}")
                 if st.get("tasks") and all(s == "RUNNING" for s in states):
                     return st
                 summary = ", ".join(states)

@@ -19,7 +19,7 @@ def _qualified(name: str) -> sql.Composable:
 def ensure_publication(conninfo: str, publication: str, tables: list[str]) -> tuple[set[str], set[str]]:
     """Make `publication` hold exactly `tables`; return (added, removed) table names."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        missing = [t for t in tables if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is None]
+        missing = [t for t in tables if (conn.execute("SELECT to_regclass(%s)", (t,)).fetchone() or (None,))[0] is None]
         if missing:
             raise LookupError(
                 f"registry tables missing in the source database: {', '.join(missing)}; "
@@ -34,11 +34,9 @@ def ensure_publication(conninfo: str, publication: str, tables: list[str]) -> tu
         exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
         table_list = sql.SQL(", ").join(_qualified(t) for t in tables)
         if not exists:
-            conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
-                sql.Identifier(publication), table_list))
+            conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(publication), table_list))
         elif current != set(tables):
-            conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(
-                sql.Identifier(publication), table_list))
+            conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(sql.Identifier(publication), table_list))
     return set(tables) - current, current - set(tables)
 
 
@@ -49,7 +47,8 @@ def request_incremental_snapshot(conninfo: str, tables: list[str]) -> str:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(
             sql.SQL("INSERT INTO {} (id, type, data) VALUES (%s, 'execute-snapshot', %s)").format(
-                _qualified(SIGNAL_TABLE)),
+                _qualified(SIGNAL_TABLE)
+            ),
             (signal_id, data),
         )
     return signal_id

@@ -5,6 +5,8 @@ from __future__ import annotations
 from lakehouse.registry import Registry
 from lakehouse.settings import ConnectSettings, SourceDbSettings
 
+from connector_config.snapshots import notification_topic
+
 CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 # Bookkeeping tables created by config/sql/20-cdc-grants.sql.
 SIGNAL_TABLE = "lakehouse_cdc.debezium_signal"
@@ -38,11 +40,13 @@ def render_config(registry: Registry, source: SourceDbSettings, connect: Connect
         "snapshot.mode": connect.snapshot_mode,
         "signal.enabled.channels": "source",
         "signal.data.collection": SIGNAL_TABLE,
+        # Snapshot progress and outcome as records: `apply` and `resnapshot` follow them.
+        "notification.enabled.channels": "sink",
+        "notification.sink.topic.name": notification_topic(cdc.topic_prefix),
         "heartbeat.interval.ms": str(connect.heartbeat_interval_ms),
         # A write the slot sees even when captured tables are idle, so WAL is not pinned.
         "heartbeat.action.query": (
-            f"INSERT INTO {HEARTBEAT_TABLE} (id, ts) VALUES (1, now()) "
-            "ON CONFLICT (id) DO UPDATE SET ts = excluded.ts"
+            f"INSERT INTO {HEARTBEAT_TABLE} (id, ts) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts"
         ),
         "tombstones.on.delete": "true",
         # Exact decimals as strings; precision and scale travel as source-type parameters.
@@ -63,8 +67,11 @@ def render_config(registry: Registry, source: SourceDbSettings, connect: Connect
     if connect.producer_compression != "none":
         # The JSON converter repeats each table's schema in every event, which compresses
         # well; batches of a few events (Kafka's 16 KB default) would compress little.
-        config |= {"producer.override.compression.type": connect.producer_compression,
-                   "producer.override.linger.ms": "20", "producer.override.batch.size": str(512 * 1024)}
+        config |= {
+            "producer.override.compression.type": connect.producer_compression,
+            "producer.override.linger.ms": "20",
+            "producer.override.batch.size": str(512 * 1024),
+        }
     return config
 
 

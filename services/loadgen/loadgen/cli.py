@@ -8,8 +8,9 @@ from lakehouse.settings import ConfigError, get_settings
 
 from loadgen.workload import Workload, WorkloadStats
 
-app = typer.Typer(help="Generate a realistic OLTP workload on the shop schema.", add_completion=False,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Generate a realistic OLTP workload on the shop schema.", add_completion=False, pretty_exceptions_enable=False
+)
 
 
 @app.command()

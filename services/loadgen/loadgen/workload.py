@@ -40,10 +40,18 @@ class Workload:
         self._serial = 0
         self.stats = WorkloadStats()
         self._ops: list[tuple[float, Callable[[], bool]]] = [
-            (8, self.new_customer), (4, self.update_customer), (1, self.delete_customer),
-            (2, self.new_product), (4, self.reprice_product),
-            (30, self.new_order), (15, self.pay_order), (10, self.ship_order), (5, self.cancel_order),
-            (2, self.delete_cancelled_order), (6, self.change_item_quantity), (2, self.delete_item),
+            (8, self.new_customer),
+            (4, self.update_customer),
+            (1, self.delete_customer),
+            (2, self.new_product),
+            (4, self.reprice_product),
+            (30, self.new_order),
+            (15, self.pay_order),
+            (10, self.ship_order),
+            (5, self.cancel_order),
+            (2, self.delete_cancelled_order),
+            (6, self.change_item_quantity),
+            (2, self.delete_item),
         ]
 
     def _one(self, query: str, params: tuple[object, ...] = ()) -> tuple | None:  # type: ignore[type-arg]
@@ -74,8 +82,10 @@ class Workload:
         cid = self._random_id("customers")
         if cid is None:
             return False
-        self.conn.execute("UPDATE shop.customers SET country = %s, updated_at = now() WHERE id = %s",
-                          (self.rng.choice(COUNTRIES), cid))
+        self.conn.execute(
+            "UPDATE shop.customers SET country = %s, updated_at = now() WHERE id = %s",
+            (self.rng.choice(COUNTRIES), cid),
+        )
         return True
 
     def delete_customer(self) -> bool:
@@ -99,8 +109,10 @@ class Workload:
         pid = self._random_id("products")
         if pid is None:
             return False
-        self.conn.execute("UPDATE shop.products SET price = round(price * %s, 2), updated_at = now() WHERE id = %s",
-                          (Decimal(self.rng.randint(90, 115)) / 100, pid))
+        self.conn.execute(
+            "UPDATE shop.products SET price = round(price * %s, 2), updated_at = now() WHERE id = %s",
+            (Decimal(self.rng.randint(90, 115)) / 100, pid),
+        )
         return True
 
     def new_order(self) -> bool:
@@ -148,8 +160,9 @@ class Workload:
         oid = self._random_id("orders", "status = 'new'")
         if oid is None:
             return False
-        self.conn.execute("UPDATE shop.order_items SET quantity = quantity + 1 WHERE order_id = %s AND line_no = 1",
-                          (oid,))
+        self.conn.execute(
+            "UPDATE shop.order_items SET quantity = quantity + 1 WHERE order_id = %s AND line_no = 1", (oid,)
+        )
         return True
 
     def delete_item(self) -> bool:
@@ -158,7 +171,9 @@ class Workload:
             return False
         self.conn.execute(
             "DELETE FROM shop.order_items WHERE order_id = %s AND line_no = "
-            "(SELECT max(line_no) FROM shop.order_items WHERE order_id = %s) AND line_no > 1", (oid, oid))
+            "(SELECT max(line_no) FROM shop.order_items WHERE order_id = %s) AND line_no > 1",
+            (oid, oid),
+        )
         return True
 
     def seed(self, customers: int = 50, products: int = 30) -> None:
@@ -186,8 +201,14 @@ class Workload:
                     self.stats.ops[op.__name__] += 1
                     return op.__name__
 
-    def run(self, *, ops: int | None = None, duration_s: float | None = None, rate: float = 0.0,
-            progress: Callable[[WorkloadStats], None] | None = None) -> WorkloadStats:
+    def run(
+        self,
+        *,
+        ops: int | None = None,
+        duration_s: float | None = None,
+        rate: float = 0.0,
+        progress: Callable[[WorkloadStats], None] | None = None,
+    ) -> WorkloadStats:
         """Run until `ops` operations or `duration_s` seconds; `rate` ops/s (0 = as fast as possible)."""
         start = time.monotonic()
         done = 0

@@ -47,7 +47,8 @@ published (`gold.customer_lifetime`, `gold.daily_revenue`).
 """
 
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorDetail, "description": "the serving store is unreachable or failing"}}
+    503: {"model": ErrorDetail, "description": "the serving store is unreachable or failing"}
+}
 
 router = APIRouter()
 
@@ -70,8 +71,13 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, tags=["operations"], summary="Readiness",
-            responses={503: {"model": Readiness, "description": "store unreachable or not yet published"}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    tags=["operations"],
+    summary="Readiness",
+    responses={503: {"model": Readiness, "description": "store unreachable or not yet published"}},
+)
 async def readyz(request: Request, response: Response) -> Readiness:
     """200 when the store answers as the read-only role and every served gold table has a publication.
 
@@ -82,21 +88,40 @@ async def readyz(request: Request, response: Response) -> Readiness:
     except StoreUnavailable as exc:
         _metrics(request).observe_publications(None)
         response.status_code = 503
-        return Readiness(status="store_unreachable" if not exc.reachable else "store_error",
-                         store_reachable=exc.reachable, published=[], unpublished=list(GOLD_TABLES), detail=str(exc))
+        return Readiness(
+            status="store_unreachable" if not exc.reachable else "store_error",
+            store_reachable=exc.reachable,
+            published=[],
+            unpublished=list(GOLD_TABLES),
+            detail=str(exc),
+        )
     _metrics(request).observe_publications(pubs)
     published = sorted(p.gold_table for p in pubs.rows if p.gold_table in GOLD_TABLES)
     if pubs.unpublished:
         response.status_code = 503
-        return Readiness(status="not_published", store_reachable=True, published=published,
-                         unpublished=pubs.unpublished,
-                         detail="not yet published: " + ", ".join(pubs.unpublished))
-    return Readiness(status="ready", store_reachable=True, published=published, unpublished=[],
-                     detail="store reachable; every gold table published")
+        return Readiness(
+            status="not_published",
+            store_reachable=True,
+            published=published,
+            unpublished=pubs.unpublished,
+            detail="not yet published: " + ", ".join(pubs.unpublished),
+        )
+    return Readiness(
+        status="ready",
+        store_reachable=True,
+        published=published,
+        unpublished=[],
+        detail="store reachable; every gold table published",
+    )
 
 
-@router.get("/v1/customers/{customer_id}", response_model=Customer, tags=["data"], summary="One customer",
-            responses={404: {"model": ErrorDetail, "description": "no such customer"}, **_UNAVAILABLE})
+@router.get(
+    "/v1/customers/{customer_id}",
+    response_model=Customer,
+    tags=["data"],
+    summary="One customer",
+    responses={404: {"model": ErrorDetail, "description": "no such customer"}, **_UNAVAILABLE},
+)
 async def get_customer(
     request: Request,
     customer_id: Annotated[int, Path(ge=BIGINT_MIN, le=BIGINT_MAX, description="customer id (integer)")],
@@ -108,14 +133,32 @@ async def get_customer(
     return Customer(**row)
 
 
-@router.get("/v1/revenue/daily", response_model=DailyRevenueRange, tags=["data"], summary="Daily revenue",
-            responses=_UNAVAILABLE)
+@router.get(
+    "/v1/revenue/daily",
+    response_model=DailyRevenueRange,
+    tags=["data"],
+    summary="Daily revenue",
+    responses=_UNAVAILABLE,
+)
 async def get_daily_revenue(
     request: Request,
-    from_: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD (inclusive)",
-                                examples=["2024-01-01"], json_schema_extra={"format": "date"})],
-    to: Annotated[str, Query(description="last day, YYYY-MM-DD (inclusive)", examples=["2024-01-31"],
-                             json_schema_extra={"format": "date"})],
+    from_: Annotated[
+        str,
+        Query(
+            alias="from",
+            description="first day, YYYY-MM-DD (inclusive)",
+            examples=["2024-01-01"],
+            json_schema_extra={"format": "date"},
+        ),
+    ],
+    to: Annotated[
+        str,
+        Query(
+            description="last day, YYYY-MM-DD (inclusive)",
+            examples=["2024-01-31"],
+            json_schema_extra={"format": "date"},
+        ),
+    ],
 ) -> DailyRevenueRange:
     """Days of `gold.daily_revenue` in the inclusive range, ascending; days without orders are absent.
 
@@ -126,14 +169,20 @@ async def get_daily_revenue(
         start, end = parse_range(from_, to, _settings(request).max_range_days)
     except RangeProblem as exc:
         # Same 422 shape as FastAPI's own validation errors, so clients parse one format.
-        raise RequestValidationError([{"type": "value_error", "loc": ("query", exc.param), "msg": exc.message,
-                                       "input": exc.value}]) from exc
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", exc.param), "msg": exc.message, "input": exc.value}]
+        ) from exc
     rows = await _store(request).daily_revenue(start, end)
-    return DailyRevenueRange(from_=start, to=end, days=[DailyRevenue(**r) for r in rows])
+    return DailyRevenueRange.model_validate({"from": start, "to": end, "days": [DailyRevenue(**r) for r in rows]})
 
 
-@router.get("/v1/freshness", response_model=Freshness, tags=["data"], summary="Freshness of the gold tables",
-            responses=_UNAVAILABLE)
+@router.get(
+    "/v1/freshness",
+    response_model=Freshness,
+    tags=["data"],
+    summary="Freshness of the gold tables",
+    responses=_UNAVAILABLE,
+)
 async def get_freshness(request: Request) -> Freshness:
     """Per published gold table: watermark, published_at, age_seconds (now - watermark), row_count, snapshot_id."""
     try:
@@ -146,14 +195,27 @@ async def get_freshness(request: Request) -> Freshness:
 
 
 def _freshness(pubs: Publications) -> Freshness:
-    tables = [TableFreshness(gold_table=p.gold_table, watermark=p.watermark, published_at=p.published_at,
-                             age_seconds=p.age_seconds, row_count=p.row_count, snapshot_id=p.snapshot_id)
-              for p in pubs.rows]
+    tables = [
+        TableFreshness(
+            gold_table=p.gold_table,
+            watermark=p.watermark,
+            published_at=p.published_at,
+            age_seconds=p.age_seconds,
+            row_count=p.row_count,
+            snapshot_id=p.snapshot_id,
+        )
+        for p in pubs.rows
+    ]
     return Freshness(now=pubs.now, tables=tables, unpublished=pubs.unpublished)
 
 
-@router.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}})
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}},
+)
 async def get_metrics(request: Request) -> Response:
     """Request counts and latency by route template and status; freshness age per gold table."""
     metrics = _metrics(request)
@@ -182,8 +244,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        log.info("serving store %s:%s/%s as %s", settings.host, settings.port, settings.database,
-                 settings.reader_user)
+        log.info("serving store %s:%s/%s as %s", settings.host, settings.port, settings.database, settings.reader_user)
         await store.open()
         try:
             yield

@@ -20,9 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse-serving-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
-        "serve", help="serve the API until SIGTERM/SIGINT",
+        "serve",
+        help="serve the API until SIGTERM/SIGINT",
         description="Serve the API under uvicorn, logging to stdout. SIGTERM/SIGINT finish in-flight requests, "
-                    "close the store pool and exit 0.")
+        "close the store pool and exit 0.",
+    )
     serve.add_argument("--host", help="address to bind (default: LAKEHOUSE_SERVING_API_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="port to bind (default: LAKEHOUSE_SERVING_API_PORT, 8000)")
     return parser

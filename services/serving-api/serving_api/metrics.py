@@ -38,16 +38,28 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         labels = ("method", "route", "status")
-        self.requests = Counter("serving_api_http_requests", "HTTP requests answered, by route template and status",
-                                labels, registry=self.registry)
-        self.latency = Histogram("serving_api_http_request_duration_seconds",
-                                 "HTTP request latency, by route template and status", labels,
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.freshness_age = Gauge("serving_api_freshness_age_seconds",
-                                   "now - watermark of each published gold table (absent: unknown)", ("gold_table",),
-                                   registry=self.registry)
-        self.store_up = Gauge("serving_api_store_up", "1 if the serving store answered the last freshness read",
-                              registry=self.registry)
+        self.requests = Counter(
+            "serving_api_http_requests",
+            "HTTP requests answered, by route template and status",
+            labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "serving_api_http_request_duration_seconds",
+            "HTTP request latency, by route template and status",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.freshness_age = Gauge(
+            "serving_api_freshness_age_seconds",
+            "now - watermark of each published gold table (absent: unknown)",
+            ("gold_table",),
+            registry=self.registry,
+        )
+        self.store_up = Gauge(
+            "serving_api_store_up", "1 if the serving store answered the last freshness read", registry=self.registry
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
@@ -102,5 +114,4 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             # The router wrote the matched route into this same scope dict on the way in.
-            self.metrics.observe_request(scope["method"], route_template(scope), status,
-                                         time.perf_counter() - started)
+            self.metrics.observe_request(scope["method"], route_template(scope), status, time.perf_counter() - started)

@@ -29,8 +29,14 @@ def utc_text(value: datetime) -> str:
 Money = Annotated[
     Decimal,
     PlainSerializer(money_text, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1234.50"],
-                    "description": "exact decimal with two places, as a string"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^-?\d+\.\d{2}$",
+            "examples": ["1234.50"],
+            "description": "exact decimal with two places, as a string",
+        }
+    ),
 ]
 Timestamp = Annotated[
     datetime,

@@ -40,5 +40,6 @@ def parse_range(raw_from: str, raw_to: str, max_days: int) -> tuple[date, date]:
     days = day_count(start, end)
     if days > max_days:
         raise RangeProblem(
-            "to", f"the range {start}..{end} covers {days} days; at most {max_days} days are allowed", raw_to)
+            "to", f"the range {start}..{end} covers {days} days; at most {max_days} days are allowed", raw_to
+        )
     return start, end

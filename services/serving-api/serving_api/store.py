@@ -108,8 +108,9 @@ class Store:
                 await cur.execute(query, params)
                 return await cur.fetchall()
         except PoolTimeout as exc:
-            raise StoreUnavailable(f"serving store unreachable (no connection within {CONNECTION_WAIT_S:g}s)",
-                                   reachable=False) from exc
+            raise StoreUnavailable(
+                f"serving store unreachable (no connection within {CONNECTION_WAIT_S:g}s)", reachable=False
+            ) from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"serving store unreachable: {_first_line(exc)}", reachable=False) from exc
         except psycopg.Error as exc:
@@ -130,14 +131,23 @@ class Store:
         """Every publication row with its age, read in one query."""
         rows = await self._fetch(_PUBLICATIONS)
         now: datetime = rows[0]["now"]
-        return Publications(now, [
-            Publication(r["gold_table"], r["watermark"], r["published_at"], r["age_seconds"], r["row_count"],
-                        r["snapshot_id"])
-            for r in rows if r["gold_table"] is not None
-        ])
+        return Publications(
+            now,
+            [
+                Publication(
+                    r["gold_table"],
+                    r["watermark"],
+                    r["published_at"],
+                    r["age_seconds"],
+                    r["row_count"],
+                    r["snapshot_id"],
+                )
+                for r in rows
+                if r["gold_table"] is not None
+            ],
+        )
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-

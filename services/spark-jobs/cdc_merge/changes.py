@@ -37,8 +37,23 @@ PAYLOAD = (
 ENVELOPE = f"struct<payload:{PAYLOAD}>"
 _HAS_SCHEMA = '{"schema":{'
 _PLACEHOLDERS = placeholder_forms()
-CLASSIFIED_COLUMNS = ("topic", "kafka_partition", "kafka_offset", "kafka_ts", "key", "tombstone", "reason", "value",
-                      "schema_id", "op", "before", "after", "lsn", "tx_id", "source_ts")
+CLASSIFIED_COLUMNS = (
+    "topic",
+    "kafka_partition",
+    "kafka_offset",
+    "kafka_ts",
+    "key",
+    "tombstone",
+    "reason",
+    "value",
+    "schema_id",
+    "op",
+    "before",
+    "after",
+    "lsn",
+    "tx_id",
+    "source_ts",
+)
 
 
 def schema_hash(value_sql: str) -> Column:
@@ -51,8 +66,7 @@ def schema_hash(value_sql: str) -> Column:
     """
     value = F.expr(value_sql)
     mark = F.instr(value, PAYLOAD_MARK)
-    head = F.when(mark > 0, F.expr(f"substring({value_sql}, 1, instr({value_sql}, '{PAYLOAD_MARK}'))")
-                  ).otherwise(value)
+    head = F.when(mark > 0, F.expr(f"substring({value_sql}, 1, instr({value_sql}, '{PAYLOAD_MARK}'))")).otherwise(value)
     has_schema = value.startswith(_HAS_SCHEMA) | F.get_json_object(value, "$.schema.type").isNotNull()
     return F.when(has_schema, F.hex(F.xxhash64(head)))
 
@@ -74,8 +88,13 @@ def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFra
     )
 
 
-def classify(raw: DataFrame, registry: Registry, spec: TableSpec, heads: Sequence[bytes] = (),
-             extend: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
+def classify(
+    raw: DataFrame,
+    registry: Registry,
+    spec: TableSpec,
+    heads: Sequence[bytes] = (),
+    extend: Callable[[DataFrame], DataFrame] | None = None,
+) -> DataFrame:
     """Parse envelopes and give each record a `reason` (null when it is a usable change).
 
     `heads` are schema heads (`lakehouse.debezium.schema_head`) expected in the batch, such as
@@ -86,8 +105,11 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec, heads: Sequenc
     columns of `CLASSIFIED_COLUMNS` are the classification itself.
     """
     df = raw.select(
-        F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
-        F.col("timestamp").alias("kafka_ts"), F.col("key").cast("string").alias("key"),
+        F.col("topic"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_ts"),
+        F.col("key").cast("string").alias("key"),
         F.col("value").alias("raw_value"),
     )
     head_no = F.lit(None).cast("int")
@@ -109,25 +131,36 @@ def classify(raw: DataFrame, registry: Registry, spec: TableSpec, heads: Sequenc
     src_table = F.concat_ws(".", p["source"]["schema"], p["source"]["table"])
     reason = (
         F.when(F.col("raw_value").isNull(), F.lit(None))
-        .when(p.isNull() | p["op"].isNull(),
-              F.lit("malformed: not a JSON Debezium change event"))
+        .when(p.isNull() | p["op"].isNull(), F.lit("malformed: not a JSON Debezium change event"))
         .when(~p["op"].isin(*ROW_OPS), F.concat(F.lit("unsupported op code '"), p["op"], F.lit("'")))
-        .when(~F.array_contains(registered, src_table),
-              F.concat(F.lit("event for table '"), src_table, F.lit("' which is not in the registry")))
-        .when(src_table != F.lit(spec.source),
-              F.concat(F.lit("event for table '"), src_table, F.lit(f"' on the topic of '{spec.source}'")))
-        .when(F.col("schema_id").isNull(),
-              F.lit("no value schema (the JSON converter must run with schemas.enable=true)"))
+        .when(
+            ~F.array_contains(registered, src_table),
+            F.concat(F.lit("event for table '"), src_table, F.lit("' which is not in the registry")),
+        )
+        .when(
+            src_table != F.lit(spec.source),
+            F.concat(F.lit("event for table '"), src_table, F.lit(f"' on the topic of '{spec.source}'")),
+        )
+        .when(
+            F.col("schema_id").isNull(), F.lit("no value schema (the JSON converter must run with schemas.enable=true)")
+        )
     )
     df = df.select(
-        "topic", "kafka_partition", "kafka_offset", "kafka_ts", "key",
+        "topic",
+        "kafka_partition",
+        "kafka_offset",
+        "kafka_ts",
+        "key",
         F.col("raw_value").isNull().alias("tombstone"),
         reason.alias("reason"),
         # The raw value is kept only where it must be dead-lettered; the rest is parsed.
         F.when(reason.isNotNull(), text).alias("value"),
         "schema_id",
-        p["op"].alias("op"), p["before"].alias("before"), p["after"].alias("after"),
-        p["source"]["lsn"].alias("lsn"), p["source"]["txId"].alias("tx_id"),
+        p["op"].alias("op"),
+        p["before"].alias("before"),
+        p["after"].alias("after"),
+        p["source"]["lsn"].alias("lsn"),
+        p["source"]["txId"].alias("tx_id"),
         F.timestamp_millis(p["source"]["ts_ms"]).alias("source_ts"),
     )
     assert df.columns == list(CLASSIFIED_COLUMNS)
@@ -154,8 +187,14 @@ class Typing:
 
 def schema_typing(current: dict[str, str] | None, schemas: BatchSchemas) -> Typing:
     """Fold `schemas` into the silver table's `current` columns (None: no table yet)."""
-    plan = plan_schema(current, [(sid, {c: ct.sql_type for c, ct in schemas.columns[sid].items()})
-                                 for sid in schemas.order if sid in schemas.columns])
+    plan = plan_schema(
+        current,
+        [
+            (sid, {c: ct.sql_type for c, ct in schemas.columns[sid].items()})
+            for sid in schemas.order
+            if sid in schemas.columns
+        ],
+    )
     rejected = {**schemas.invalid, **plan.rejected}
     converters: dict[str, ColumnType] = {}
     for sid in schemas.order:
@@ -164,8 +203,11 @@ def schema_typing(current: dict[str, str] | None, schemas: BatchSchemas) -> Typi
     return Typing(plan, rejected, converters)
 
 
-def batch_schemas(first_seen: list[tuple[str, int, int]], fetch: Callable[[int, int], bytes | None],
-                  known: dict[str, str] | None = None) -> BatchSchemas:
+def batch_schemas(
+    first_seen: list[tuple[str, int, int]],
+    fetch: Callable[[int, int], bytes | None],
+    known: dict[str, str] | None = None,
+) -> BatchSchemas:
     """Distinct schemas in arrival order.
 
     `first_seen` holds (schema id, partition, offset) of each schema's first record;
@@ -209,8 +251,9 @@ def offset_at_least(thresholds: dict[int, int], start: dict[int, int] | None = N
     return cond
 
 
-def typed_changes(good: DataFrame, spec: TableSpec, table_columns: dict[str, str],
-                  converters: dict[str, ColumnType]) -> DataFrame:
+def typed_changes(
+    good: DataFrame, spec: TableSpec, table_columns: dict[str, str], converters: dict[str, ColumnType]
+) -> DataFrame:
     """Typed source columns plus per-column placeholder flags, `_any_unavail`, and a fit check.
 
     `converters` holds, per column present in the batch, the newest accepted conversion;
@@ -240,13 +283,21 @@ def typed_changes(good: DataFrame, spec: TableSpec, table_columns: dict[str, str
         value = F.when(unavailable, F.lit(None).cast(sql_type)).otherwise(typed)
         cols += [value.alias(name), unavailable.alias(f"_unavail_{name}")]
         relevant = F.lit(True) if name in spec.primary_key else (F.col("op") != "d")
-        misfits.append(F.when(relevant & raw.isNotNull() & ~unavailable & typed.isNull(),
-                              F.concat(F.lit(f"{name}='"), F.substring(raw, 1, 80),
-                                       F.lit(f"' as {sql_type}" + (f" ({conv.limits})" if conv.limits else "")))))
+        misfits.append(
+            F.when(
+                relevant & raw.isNotNull() & ~unavailable & typed.isNull(),
+                F.concat(
+                    F.lit(f"{name}='"),
+                    F.substring(raw, 1, 80),
+                    F.lit(f"' as {sql_type}" + (f" ({conv.limits})" if conv.limits else "")),
+                ),
+            )
+        )
     pk_missing = F.lit(False)
     for k in spec.primary_key:
         pk_missing = pk_missing | F.col("_row").getItem(k).isNull()
     misfit_list = F.concat_ws(", ", *misfits) if misfits else F.lit("")
-    fit_reason = (F.when(pk_missing, F.lit("missing primary key value"))
-                  .when(misfit_list != "", F.concat(F.lit("value does not fit the column type: "), misfit_list)))
+    fit_reason = F.when(pk_missing, F.lit("missing primary key value")).when(
+        misfit_list != "", F.concat(F.lit("value does not fit the column type: "), misfit_list)
+    )
     return df.select("*", *cols, any_unavail.alias("_any_unavail"), fit_reason.alias("fit_reason")).drop("_row")

@@ -13,24 +13,38 @@ from lakehouse.registry import RegistryError
 from lakehouse.settings import ConfigError, get_settings
 
 log = get_logger("cdc-merge")
+EXIT_GAP = 3
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run `once` (one batch per table), `catch-up` (until no lag) or `stream` (forever).
 
-    Exit codes: 0 done; 2 configuration error; 75 a table was skipped because another merge
-    held it (`cdc_merge.lease.EXIT_BUSY`: the other run merges it, try again later).
+    Exit codes: 0 done; 2 configuration error; 3 a table stopped at a retention gap (records
+    it needed were deleted from Kafka; the other tables were merged); 75 a table was skipped
+    because another merge held it (`cdc_merge.lease.EXIT_BUSY`: the other run merges it).
     """
     parser = argparse.ArgumentParser(prog="lakehouse-merge", description=__doc__)
     parser.add_argument("mode", choices=("once", "catch-up", "stream"), help="how many batches to run")
     parser.add_argument("--output", choices=("text", "json"), default="text")
     parser.add_argument("--table", action="append", help="only these registry tables (schema.table)")
+    parser.add_argument(
+        "--accept-gap",
+        action="store_true",
+        help="start the --table tables at the oldest record Kafka holds although records they needed "
+        "were deleted by retention (after re-reading them: make resnapshot TABLE=...)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = get_settings().require("catalog", "s3", "kafka", "merge")
         configure_logging(settings.log_level)
         registry = settings.registry()
         tables = [registry.by_source(t) for t in args.table] if args.table else None
+        if args.accept_gap:
+            if not args.table:
+                raise ConfigError(["--accept-gap needs --table: name the tables you re-read"])
+            settings = settings.with_area(
+                "merge", settings.merge.model_copy(update={"accept_gap_tables": [t.source for t in tables or []]})
+            )
     except (ConfigError, RegistryError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -82,10 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         spark.stop()
+    gaps = {r.table: r.gap for r in results if r.gap}
+    for table, gap in gaps.items():
+        print(f"gap: {table}: {gap}", file=sys.stderr)
     busy = {r.table: r.busy for r in results if r.busy}
     for table, holder in busy.items():
         print(f"busy: {table} was skipped: another merge holds it ({holder}); exit {EXIT_BUSY}", file=sys.stderr)
-    return EXIT_BUSY if busy else 0
+    return EXIT_GAP if gaps else EXIT_BUSY if busy else 0
 
 
 if __name__ == "__main__":

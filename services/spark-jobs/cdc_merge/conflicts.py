@@ -14,10 +14,12 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-CONFLICT_CLASSES = frozenset({
-    "org.apache.iceberg.exceptions.CommitFailedException",
-    "org.apache.iceberg.exceptions.ValidationException",
-})
+CONFLICT_CLASSES = frozenset(
+    {
+        "org.apache.iceberg.exceptions.CommitFailedException",
+        "org.apache.iceberg.exceptions.ValidationException",
+    }
+)
 
 
 def java_class_chain(exc: BaseException) -> list[str]:
@@ -39,10 +41,16 @@ def is_conflict(exc: BaseException) -> bool:
     return any(name in CONFLICT_CLASSES for name in java_class_chain(exc))
 
 
-def with_retries(step: Callable[[], T], *, what: str, attempts: int = 4, base_delay_s: float = 2.0,
-                 retryable: Callable[[BaseException], bool] = is_conflict,
-                 say: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep,
-                 ) -> tuple[T, int]:
+def with_retries(
+    step: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = 4,
+    base_delay_s: float = 2.0,
+    retryable: Callable[[BaseException], bool] = is_conflict,
+    say: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[T, int]:
     """Run `step`; on a retryable failure wait (doubling from `base_delay_s`) and run it again.
 
     Returns the step's result and the number of retries it took. The last failure, or any
@@ -54,9 +62,11 @@ def with_retries(step: Callable[[], T], *, what: str, attempts: int = 4, base_de
         except Exception as exc:
             if attempt + 1 >= attempts or not retryable(exc):
                 raise
-            delay = base_delay_s * 2 ** attempt
-            say(f"{what}: commit conflict with a concurrent writer, retrying in {delay:.0f}s "
-                f"({attempt + 1}/{attempts - 1})")
+            delay = base_delay_s * 2**attempt
+            say(
+                f"{what}: commit conflict with a concurrent writer, retrying in {delay:.0f}s "
+                f"({attempt + 1}/{attempts - 1})"
+            )
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 

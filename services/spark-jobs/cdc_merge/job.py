@@ -23,7 +23,7 @@ from lakehouse.debezium import head_schema, schema_head
 from lakehouse.registry import Registry, TableSpec
 from lakehouse.settings import Settings
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdc_merge import checkpoint, lake_tables
@@ -37,7 +37,7 @@ from cdc_merge.changes import (
     schema_typing,
     typed_changes,
 )
-from cdc_merge.kafka_offsets import OffsetRange, TopicOffsets
+from cdc_merge.kafka_offsets import OffsetGap, OffsetRange, TopicOffsets
 from cdc_merge.lease import LeaseBusy, TableLease
 from cdc_merge.silver_merge import merge_sql
 from cdc_merge.toast import LatestChanges, latest_changes
@@ -71,6 +71,7 @@ class TableResult:
     one_pass: bool = False  # typed while classifying: the batch's schemas were its heads'
     lag: int = 0
     busy: str | None = None  # another merge held the table: who (nothing was read or written)
+    gap: str | None = None  # records it needs were deleted from Kafka: the table stopped (nothing written)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -109,8 +110,15 @@ def expected_heads(probe: TopicOffsets, rng: OffsetRange) -> list[bytes]:
     return heads
 
 
-def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spec: TableSpec,
-                probe: TopicOffsets, say: Say, lease: TableLease) -> TableResult | None:
+def merge_table(
+    spark: SparkSession,
+    settings: Settings,
+    registry: Registry,
+    spec: TableSpec,
+    probe: TopicOffsets,
+    say: Say,
+    lease: TableLease,
+) -> TableResult | None:
     """One batch for one table under its lease; None when the topic has nothing new."""
     try:
         lease.acquire(spec.source, settings.merge.lease_wait_s)
@@ -123,8 +131,15 @@ def merge_table(spark: SparkSession, settings: Settings, registry: Registry, spe
         lease.release(spec.source)
 
 
-def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, spec: TableSpec,
-                 probe: TopicOffsets, say: Say, check: Callable[[], None]) -> TableResult | None:
+def _merge_table(
+    spark: SparkSession,
+    settings: Settings,
+    registry: Registry,
+    spec: TableSpec,
+    probe: TopicOffsets,
+    say: Say,
+    check: Callable[[], None],
+) -> TableResult | None:
     started = time.monotonic()
     topic = registry.topic(spec)
     silver, bronze, dead = registry.silver(spec), registry.bronze(spec), registry.dead_letter
@@ -132,7 +147,16 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
     silver_table = checkpoint.find_table(spark, silver)
     silver_exists = silver_table is not None
     committed = checkpoint.offsets_in(silver_table, topic) if silver_exists else None
-    rng = probe.next_range(topic, committed, settings.merge.max_records_per_batch)
+    try:
+        rng = probe.next_range(
+            topic,
+            committed,
+            settings.merge.max_records_per_batch,
+            accept_gap=spec.source in settings.merge.accept_gap_tables,
+        )
+    except OffsetGap as exc:
+        say(f"{spec.source}: {exc}")
+        return TableResult(table=spec.source, topic=topic, gap=str(exc))
     if rng is None:
         return None
     result = TableResult(table=spec.source, topic=topic, start=rng.start, end=rng.end)
@@ -146,8 +170,9 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
     heads = expected_heads(probe, rng)
     current = None
     if silver_exists:
-        current = {c: t for c, t in lake_tables.current_columns(spark, silver).items()
-                   if c not in lake_tables.META_COLUMNS}
+        current = {
+            c: t for c, t in lake_tables.current_columns(spark, silver).items() if c not in lake_tables.META_COLUMNS
+        }
     # The heads' schemas are usually the batch's: typing with them in the classifying pass
     # saves a second pass over the batch. It is checked against the batch's real schemas below.
     known = {f"head{i}": head_schema(h) for i, h in enumerate(heads)}
@@ -164,11 +189,18 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
     resolved: LatestChanges | None = None
     try:
         # One pass over the batch for every count and each schema's first record.
-        keys = ["schema_id", "reason", "tombstone", offset_at_least(bronze_from, rng.start).alias("to_bronze"),
-                offset_at_least(dead_from, rng.start).alias("to_dead")]
-        groups = classified.groupBy(*keys, *(["op", "fit_reason", "_any_unavail"] if pre is not None else [])).agg(
-            F.count(F.lit(1)).alias("n"), F.min(F.struct("kafka_partition", "kafka_offset")).alias("first")
-        ).collect()
+        keys: list[Column | str] = [
+            "schema_id",
+            "reason",
+            "tombstone",
+            offset_at_least(bronze_from, rng.start).alias("to_bronze"),
+            offset_at_least(dead_from, rng.start).alias("to_dead"),
+        ]
+        groups = (
+            classified.groupBy(*keys, *(["op", "fit_reason", "_any_unavail"] if pre is not None else []))
+            .agg(F.count(F.lit(1)).alias("n"), F.min(F.struct("kafka_partition", "kafka_offset")).alias("first"))
+            .collect()
+        )
         result.records = sum(g["n"] for g in groups)
         result.tombstones = sum(g["n"] for g in groups if g["tombstone"])
         usable_groups = [g for g in groups if not g["tombstone"] and g["reason"] is None]
@@ -178,8 +210,9 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
             if g["schema_id"] is not None:
                 pos = (g["first"]["kafka_partition"], g["first"]["kafka_offset"])
                 first_seen[g["schema_id"]] = min(first_seen.get(g["schema_id"], pos), pos)
-        schemas = batch_schemas([(sid, p, o) for sid, (p, o) in first_seen.items()],
-                                lambda part, off: probe.fetch(topic, part, off), known)
+        schemas = batch_schemas(
+            [(sid, p, o) for sid, (p, o) in first_seen.items()], lambda part, off: probe.fetch(topic, part, off), known
+        )
         typing = schema_typing(current, schemas)
         one_pass = result.one_pass = pre is not None and typing == pre
         t = result.mark("read+schemas", t)
@@ -217,12 +250,21 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
         elif converters:
             # Cached, and built by the counting job below: the steps after it (dead letters,
             # MERGE) then plan against a scan of the cache instead of re-deriving the parse.
-            typed = typed_changes(usable.select(*CLASSIFIED_COLUMNS).where(schema_reason.isNull()), spec,
-                                  table_columns, converters).persist(StorageLevel.MEMORY_AND_DISK)
+            typed = typed_changes(
+                usable.select(*CLASSIFIED_COLUMNS).where(schema_reason.isNull()), spec, table_columns, converters
+            ).persist(StorageLevel.MEMORY_AND_DISK)
             typed_cached = True
-            fits = [(g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["count"]) for g in typed.groupBy(
-                "op", "fit_reason", offset_at_least(dead_from, rng.start).alias("to_dead"), "_any_unavail",
-            ).count().collect()]
+            fits = [
+                (g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["count"])
+                for g in typed.groupBy(
+                    "op",
+                    "fit_reason",
+                    offset_at_least(dead_from, rng.start).alias("to_dead"),
+                    "_any_unavail",
+                )
+                .count()
+                .collect()
+            ]
         placeholders = any(unavail for _, fit_reason, _, unavail, _ in fits if fit_reason is None)
         for op, fit_reason, to_dead, _, n in fits:
             if fit_reason is None:
@@ -236,12 +278,23 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
         if ops:
             assert typed is not None
             toastable = {c for c, ct in converters.items() if ct.toastable and c in table_columns}
-            resolved = latest_changes(spark, typed.where(F.col("fit_reason").isNull()), spec, table_columns,
-                                      toastable, silver if silver_exists else None, placeholders)
+            resolved = latest_changes(
+                spark,
+                typed.where(F.col("fit_reason").isNull()),
+                spec,
+                table_columns,
+                toastable,
+                silver if silver_exists else None,
+                placeholders,
+            )
             result.key_changes = resolved.key_changes
             if resolved.unresolved is not None:
-                unresolved_reasons = resolved.unresolved.where(offset_at_least(dead_from, rng.start)).groupBy(
-                    "toast_reason").count().collect()
+                unresolved_reasons = (
+                    resolved.unresolved.where(offset_at_least(dead_from, rng.start))
+                    .groupBy("toast_reason")
+                    .count()
+                    .collect()
+                )
                 for g in unresolved_reasons:
                     dead_counts[g["toast_reason"]] = dead_counts.get(g["toast_reason"], 0) + g["count"]
             t = result.mark("latest", t)
@@ -252,32 +305,68 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
             dead_cols = ("topic", "kafka_partition", "kafka_offset", "kafka_ts", "key")
             change_json = F.to_json(F.struct("op", "before", "after", "lsn"))
             bad_rows = classified.where(~F.col("tombstone") & F.col("reason").isNotNull()).select(
-                *dead_cols, "value", "reason")
+                *dead_cols, "value", "reason"
+            )
             if rejected:
-                bad_rows = bad_rows.unionByName(usable.where(schema_reason.isNotNull()).select(
-                    *dead_cols, change_json.alias("value"), schema_reason.alias("reason")))
+                bad_rows = bad_rows.unionByName(
+                    usable.where(schema_reason.isNotNull()).select(
+                        *dead_cols, change_json.alias("value"), schema_reason.alias("reason")
+                    )
+                )
             if typed is not None:
-                bad_rows = bad_rows.unionByName(typed.where(F.col("fit_reason").isNotNull()).select(
-                    *dead_cols, change_json.alias("value"), F.col("fit_reason").alias("reason")))
-            if resolved is not None and resolved.unresolved is not None:
-                bad_rows = bad_rows.unionByName(typed.join(F.broadcast(resolved.unresolved),
-                                                           ["kafka_partition", "kafka_offset"]).select(
-                    *dead_cols, change_json.alias("value"), F.col("toast_reason").alias("reason")))
-            _append(bad_rows.where(offset_at_least(dead_from, rng.start)).select(
-                "topic", "kafka_partition", "kafka_offset", "kafka_ts", F.lit(spec.source).alias("registry_table"),
-                "reason", "key", F.col("value").alias("payload"), F.current_timestamp().alias("failed_at"),
-            ), dead, props, check)
+                bad_rows = bad_rows.unionByName(
+                    typed.where(F.col("fit_reason").isNotNull()).select(
+                        *dead_cols, change_json.alias("value"), F.col("fit_reason").alias("reason")
+                    )
+                )
+            if resolved is not None and resolved.unresolved is not None and typed is not None:
+                bad_rows = bad_rows.unionByName(
+                    typed.join(F.broadcast(resolved.unresolved), ["kafka_partition", "kafka_offset"]).select(
+                        *dead_cols, change_json.alias("value"), F.col("toast_reason").alias("reason")
+                    )
+                )
+            _append(
+                bad_rows.where(offset_at_least(dead_from, rng.start)).select(
+                    "topic",
+                    "kafka_partition",
+                    "kafka_offset",
+                    "kafka_ts",
+                    F.lit(spec.source).alias("registry_table"),
+                    "reason",
+                    "key",
+                    F.col("value").alias("payload"),
+                    F.current_timestamp().alias("failed_at"),
+                ),
+                dead,
+                props,
+                check,
+            )
         result.dead_lettered = dead_counts
         t = result.mark("dead-letter", t)
 
         # 2. bronze: every well-formed change event of this table, raw.
         if result.bronze_appended:
-            _append(classified.where(
-                ~F.col("tombstone") & F.col("reason").isNull() & offset_at_least(bronze_from, rng.start)
-            ).select(
-                "topic", "kafka_partition", "kafka_offset", "kafka_ts", "op", "lsn", "tx_id", "source_ts",
-                "key", "before", "after", F.current_timestamp().alias("ingested_at"),
-            ), bronze, props, check)
+            _append(
+                classified.where(
+                    ~F.col("tombstone") & F.col("reason").isNull() & offset_at_least(bronze_from, rng.start)
+                ).select(
+                    "topic",
+                    "kafka_partition",
+                    "kafka_offset",
+                    "kafka_ts",
+                    "op",
+                    "lsn",
+                    "tx_id",
+                    "source_ts",
+                    "key",
+                    "before",
+                    "after",
+                    F.current_timestamp().alias("ingested_at"),
+                ),
+                bronze,
+                props,
+                check,
+            )
         fault(settings, "after-bronze")
         t = result.mark("bronze", t)
 
@@ -291,7 +380,8 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
             resolved.latest.createOrReplaceTempView(view)
             check()
             checkpoint.run_with_commit_properties(
-                spark, props, merge_sql(silver, view, spec, table_columns, list(lake_tables.META_COLUMNS)))
+                spark, props, merge_sql(silver, view, spec, table_columns, list(lake_tables.META_COLUMNS))
+            )
         elif silver_exists or converters:
             check()
             checkpoint.commit_marker(spark, silver, props)
@@ -307,14 +397,17 @@ def _merge_table(spark: SparkSession, settings: Settings, registry: Registry, sp
     marks = probe.watermarks(topic) or {}
     result.lag = sum(max(0, high - rng.end.get(p, 0)) for p, (_, high) in marks.items())
     result.seconds = round(time.monotonic() - started, 2)
-    say(f"{spec.source}: {result.records} records [{checkpoint.encode(rng.start)} -> "
+    say(
+        f"{spec.source}: {result.records} records [{checkpoint.encode(rng.start)} -> "
         f"{checkpoint.encode(rng.end)}], {result.changes} changes merged, {result.bronze_appended} to bronze, "
-        f"{sum(result.dead_lettered.values())} dead-lettered, lag {result.lag}, {result.seconds}s {result.phases}")
+        f"{sum(result.dead_lettered.values())} dead-lettered, lag {result.lag}, {result.seconds}s {result.phases}"
+    )
     return result
 
 
-def run_once(spark: SparkSession, settings: Settings, say: Say,
-             tables: list[TableSpec] | None = None) -> list[TableResult]:
+def run_once(
+    spark: SparkSession, settings: Settings, say: Say, tables: list[TableSpec] | None = None
+) -> list[TableResult]:
     """One batch for every registry table (or the given ones)."""
     registry = settings.registry()
     probe = TopicOffsets(settings.kafka.bootstrap_servers)
@@ -331,13 +424,14 @@ def run_once(spark: SparkSession, settings: Settings, say: Say,
         probe.close()
 
 
-def run_until_caught_up(spark: SparkSession, settings: Settings, say: Say,
-                        tables: list[TableSpec] | None = None) -> list[TableResult]:
+def run_until_caught_up(
+    spark: SparkSession, settings: Settings, say: Say, tables: list[TableSpec] | None = None
+) -> list[TableResult]:
     """Batches until no table has anything new (a bounded `max_records_per_batch` may need several)."""
     everything: list[TableResult] = []
     while True:
         results = run_once(spark, settings, say, tables)
         everything += results
         # A table another merge holds is that merge's to catch up.
-        if not results or all(r.lag == 0 or r.busy for r in results):
+        if not results or all(r.lag == 0 or r.busy or r.gap for r in results):
             return everything

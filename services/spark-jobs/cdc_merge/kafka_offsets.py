@@ -11,6 +11,19 @@ from lakehouse.debezium import NEW_KEY_HEADER, OLD_KEY_HEADER
 from cdc_merge.checkpoint import Offsets
 
 
+class OffsetGap(RuntimeError):
+    """The next offset a table needs is gone from Kafka (retention deleted it before it was merged)."""
+
+    def __init__(self, topic: str, partition: int, needed: int, low: int) -> None:
+        self.topic, self.partition, self.needed, self.low = topic, partition, needed, low
+        super().__init__(
+            f"Kafka no longer holds offsets {needed}..{low - 1} of {topic} partition {partition} (deleted by "
+            f"retention before they were merged: the merge was down longer than the topic's retention). Nothing "
+            f"was skipped; this table stops here while the others flow. Fix: re-read the table "
+            f"(make resnapshot TABLE=<schema.table>), then merge it once with --accept-gap"
+        )
+
+
 @dataclass(frozen=True)
 class OffsetRange:
     """Per partition: read [start, end)."""
@@ -34,9 +47,16 @@ class TopicOffsets:
     def __init__(self, bootstrap: str) -> None:
         # It reads single records at known offsets: no long-polling fetches (a seek waits for
         # the one in flight) and no large prefetch.
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lakehouse-offset-probe",
-                                  "enable.auto.commit": False, "log_level": 0, "fetch.wait.max.ms": 10,
-                                  "queued.max.messages.kbytes": 1024})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "lakehouse-offset-probe",
+                "enable.auto.commit": False,
+                "log_level": 0,
+                "fetch.wait.max.ms": 10,
+                "queued.max.messages.kbytes": 1024,
+            }
+        )
 
     def close(self) -> None:
         self.consumer.close()
@@ -102,15 +122,24 @@ class TopicOffsets:
                 return offset + 1
         return last
 
-    def next_range(self, topic: str, committed: Offsets | None, max_records: int) -> OffsetRange | None:
-        """The range after `committed`, at most `max_records` per partition; None if nothing new."""
+    def next_range(
+        self, topic: str, committed: Offsets | None, max_records: int, accept_gap: bool = False
+    ) -> OffsetRange | None:
+        """The range after `committed`, at most `max_records` per partition; None if nothing new.
+
+        Raises OffsetGap when records the table still needs were deleted (unless `accept_gap`:
+        an operator re-read the table and accepts starting at the oldest record left).
+        """
         marks = self.watermarks(topic)
         if marks is None:
             return None
         start: Offsets = {}
         end: Offsets = {}
         for p, (low, high) in marks.items():
-            begin = (committed or {}).get(p, low)
+            needed = (committed or {}).get(p, 0)
+            if needed < low and not accept_gap:
+                raise OffsetGap(topic, p, needed, low)
+            begin = max(needed, low)
             start[p] = begin
             end[p] = min(high, begin + max_records)
             if end[p] > begin:

@@ -31,14 +31,29 @@ _SILVER_PROPS = {
 }
 
 BRONZE_COLUMNS = (
-    ("topic", "string"), ("kafka_partition", "int"), ("kafka_offset", "bigint"), ("kafka_ts", "timestamp"),
-    ("op", "string"), ("lsn", "bigint"), ("tx_id", "bigint"), ("source_ts", "timestamp"),
-    ("key", "string"), ("before", "string"), ("after", "string"), ("ingested_at", "timestamp"),
+    ("topic", "string"),
+    ("kafka_partition", "int"),
+    ("kafka_offset", "bigint"),
+    ("kafka_ts", "timestamp"),
+    ("op", "string"),
+    ("lsn", "bigint"),
+    ("tx_id", "bigint"),
+    ("source_ts", "timestamp"),
+    ("key", "string"),
+    ("before", "string"),
+    ("after", "string"),
+    ("ingested_at", "timestamp"),
 )
 
 DEAD_LETTER_COLUMNS = (
-    ("topic", "string"), ("kafka_partition", "int"), ("kafka_offset", "bigint"), ("kafka_ts", "timestamp"),
-    ("registry_table", "string"), ("reason", "string"), ("key", "string"), ("payload", "string"),
+    ("topic", "string"),
+    ("kafka_partition", "int"),
+    ("kafka_offset", "bigint"),
+    ("kafka_ts", "timestamp"),
+    ("registry_table", "string"),
+    ("reason", "string"),
+    ("key", "string"),
+    ("payload", "string"),
     ("failed_at", "timestamp"),
 )
 
@@ -71,8 +86,10 @@ def ensure_bronze(spark: SparkSession, registry: Registry, spec: TableSpec, exis
     if not (table_exists(spark, name) if exists is None else exists):
         _namespace(spark, name)
         cols = ", ".join(f"{c} {t}" for c, t in BRONZE_COLUMNS)
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(kafka_ts)) "
-                  f"TBLPROPERTIES ({_props_sql({'format-version': '2', 'lakehouse.source': spec.source})})")
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(kafka_ts)) "
+            f"TBLPROPERTIES ({_props_sql({'format-version': '2', 'lakehouse.source': spec.source})})"
+        )
     return name
 
 
@@ -82,8 +99,10 @@ def ensure_dead_letter(spark: SparkSession, registry: Registry, exists: bool | N
     if not (table_exists(spark, name) if exists is None else exists):
         _namespace(spark, name)
         cols = ", ".join(f"{c} {t}" for c, t in DEAD_LETTER_COLUMNS)
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(failed_at)) "
-                  "TBLPROPERTIES ('format-version'='2')")
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(failed_at)) "
+            "TBLPROPERTIES ('format-version'='2')"
+        )
     return name
 
 
@@ -110,7 +129,8 @@ def plan_schema(current: dict[str, str] | None, schemas: list[tuple[str, dict[st
         bad = {c: t for c, t in cols.items() if verdicts[c] == INCOMPATIBLE}
         if bad:
             plan.rejected[schema_id] = "incompatible type change: " + ", ".join(
-                f"{c} {columns[c]} -> {t}" for c, t in bad.items())
+                f"{c} {columns[c]} -> {t}" for c, t in bad.items()
+            )
             continue
         for c, t in cols.items():
             v = verdicts[c]
@@ -141,8 +161,10 @@ def create_silver(spark: SparkSession, name: str, spec: TableSpec, columns: dict
     cols += [f"{c} {t}" for c, t in META_COLUMNS.items()]
     partition = f" PARTITIONED BY ({', '.join(spec.partition_by)})" if spec.partition_by else ""
     props = {**_SILVER_PROPS, "lakehouse.source": spec.source}
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)}) USING iceberg{partition} "
-              f"TBLPROPERTIES ({_props_sql(props)})")
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)}) USING iceberg{partition} "
+        f"TBLPROPERTIES ({_props_sql(props)})"
+    )
     spark.sql(f"ALTER TABLE {name} SET IDENTIFIER FIELDS {', '.join(spec.primary_key)}")
 
 

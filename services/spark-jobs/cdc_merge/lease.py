@@ -60,17 +60,25 @@ class TableLease:
     """The leases of one merge process: one catalog session, one advisory lock per table in work."""
 
     def __init__(self, conninfo: str) -> None:
-        self._conn = psycopg.connect(conninfo, autocommit=True, application_name=application_name(),
-                                     keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
-                                     connect_timeout=15)
+        self._conn = psycopg.connect(
+            conninfo,
+            autocommit=True,
+            application_name=application_name(),
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+            connect_timeout=15,
+        )
 
     def close(self) -> None:
         """End the session (releasing every lease it holds)."""
         self._conn.close()
 
     def _try(self, table: str) -> bool:
-        row = self._conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s::text))",
-                                 (LEASE_NAMESPACE, table)).fetchone()
+        row = self._conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s::text))", (LEASE_NAMESPACE, table)
+        ).fetchone()
         return bool(row and row[0])
 
     def holder(self, table: str) -> Holder | None:
@@ -79,7 +87,8 @@ class TableLease:
             "SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
             "AND l.classid = %s::oid AND l.objid = hashtext(%s::text)::oid AND l.objsubid = 2",
-            (LEASE_NAMESPACE, table)).fetchone()
+            (LEASE_NAMESPACE, table),
+        ).fetchone()
         return Holder(row[0], row[1], row[2], row[3]) if row else None
 
     def acquire(self, table: str, wait_s: float) -> None:
@@ -101,9 +110,12 @@ class TableLease:
             row = self._conn.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
                 "AND classid = %s::oid AND objid = hashtext(%s::text)::oid AND objsubid = 2",
-                (LEASE_NAMESPACE, table)).fetchone()
+                (LEASE_NAMESPACE, table),
+            ).fetchone()
         except psycopg.Error as exc:
-            raise LeaseLost(f"{table}: the catalog session holding this table's lease ended ({exc}); "
-                            "nothing more is committed, the next run re-reads the batch") from exc
+            raise LeaseLost(
+                f"{table}: the catalog session holding this table's lease ended ({exc}); "
+                "nothing more is committed, the next run re-reads the batch"
+            ) from exc
         if not row or row[0] != 1:
             raise LeaseLost(f"{table}: this merge no longer holds the table's lease; nothing more is committed")

@@ -15,8 +15,12 @@ def spark_jars(jars_dir: Path) -> list[str]:
     """The extra jars (Iceberg runtime, AWS bundle, Kafka source, JDBC driver)."""
     jars = sorted(str(p) for p in jars_dir.glob("*.jar"))
     if not jars:
-        raise ConfigError([f"LAKEHOUSE_MERGE_SPARK_JARS_DIR={jars_dir} holds no jars; run `make setup` "
-                           "(local) or use the spark-jobs image"])
+        raise ConfigError(
+            [
+                f"LAKEHOUSE_MERGE_SPARK_JARS_DIR={jars_dir} holds no jars; run `make setup` "
+                "(local) or use the spark-jobs image"
+            ]
+        )
     return jars
 
 
@@ -70,10 +74,12 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
         builder = builder.config("spark.driver.host", merge.driver_host).config("spark.driver.bindAddress", "0.0.0.0")
     if merge.spark_master.startswith("k8s://"):
         # Client mode from the driver pod (flows/kubernetes_jobs.py): executors are pods of the same image.
-        builder = (builder.config("spark.kubernetes.container.image", merge.kubernetes_image)
-                   .config("spark.kubernetes.namespace", merge.kubernetes_namespace)
-                   .config("spark.kubernetes.authenticate.driver.serviceAccountName", "spark")
-                   .config("spark.executor.instances", str(merge.executor_instances)))
+        builder = (
+            builder.config("spark.kubernetes.container.image", merge.kubernetes_image)
+            .config("spark.kubernetes.namespace", merge.kubernetes_namespace)
+            .config("spark.kubernetes.authenticate.driver.serviceAccountName", "spark")
+            .config("spark.executor.instances", str(merge.executor_instances))
+        )
         if merge.driver_pod_name:
             # Executors get an owner reference to the driver pod: none outlives it.
             builder = builder.config("spark.kubernetes.driver.pod.name", merge.driver_pod_name)

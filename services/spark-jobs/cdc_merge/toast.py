@@ -28,8 +28,13 @@ from pyspark.sql.types import DataType, IntegerType, LongType, StringType, Struc
 # Above this many keys the silver lookup is a semi-join instead of a pushed-down key filter.
 _FILTER_KEYS_MAX = 1000
 # Change metadata carried to the MERGE, in the silver table's `_cdc_*` names.
-_META = (("op", "_cdc_op"), ("lsn", "_cdc_lsn"), ("source_ts", "_cdc_source_ts"),
-         ("kafka_partition", "_cdc_kafka_partition"), ("kafka_offset", "_cdc_kafka_offset"))
+_META = (
+    ("op", "_cdc_op"),
+    ("lsn", "_cdc_lsn"),
+    ("source_ts", "_cdc_source_ts"),
+    ("kafka_partition", "_cdc_kafka_partition"),
+    ("kafka_offset", "_cdc_kafka_offset"),
+)
 
 
 def _order() -> list[Column]:
@@ -77,13 +82,19 @@ def find_key_changes(changes: DataFrame, pk: Sequence[str]) -> list[Row]:
     """
     key = _key(pk)
     is_c, is_d = F.col("op") == "c", F.col("op") == "d"
-    return (changes.where(F.col("op").isin("c", "d") & F.col("lsn").isNotNull())
-            .groupBy("lsn")
-            .agg(F.count_distinct(F.when(is_d, key)).alias("n_old"), F.count_distinct(F.when(is_c, key)).alias("n_new"),
-                 F.first(F.when(is_d, key), ignorenulls=True).alias("old"),
-                 F.first(F.when(is_c, key), ignorenulls=True).alias("new"))
-            .where("n_old = 1 AND n_new = 1 AND old <> new")
-            .select("lsn", "old", "new").collect())
+    return (
+        changes.where(F.col("op").isin("c", "d") & F.col("lsn").isNotNull())
+        .groupBy("lsn")
+        .agg(
+            F.count_distinct(F.when(is_d, key)).alias("n_old"),
+            F.count_distinct(F.when(is_c, key)).alias("n_new"),
+            F.first(F.when(is_d, key), ignorenulls=True).alias("old"),
+            F.first(F.when(is_c, key), ignorenulls=True).alias("new"),
+        )
+        .where("n_old = 1 AND n_new = 1 AND old <> new")
+        .select("lsn", "old", "new")
+        .collect()
+    )
 
 
 def row_roots(born: dict[int, Any], before: dict[int, Row | None]) -> dict[int, tuple[str, Any, Any, Any, Any]]:
@@ -112,9 +123,15 @@ def row_roots(born: dict[int, Any], before: dict[int, Row | None]) -> dict[int, 
 
 
 def _root_type(key_type: DataType) -> StructType:
-    return StructType([StructField("kind", StringType()), StructField("key", key_type),
-                       StructField("lsn", LongType()), StructField("p", IntegerType()),
-                       StructField("o", LongType())])
+    return StructType(
+        [
+            StructField("kind", StringType()),
+            StructField("key", key_type),
+            StructField("lsn", LongType()),
+            StructField("p", IntegerType()),
+            StructField("o", LongType()),
+        ]
+    )
 
 
 def _stored_filter(pk: Sequence[str], keys: list[Row]) -> Column:
@@ -130,8 +147,15 @@ def _stored_filter(pk: Sequence[str], keys: list[Row]) -> Column:
     return cond
 
 
-def latest_changes(spark: SparkSession, changes: DataFrame, spec: TableSpec, columns: dict[str, str],
-                   toastable: set[str], silver: str | None, placeholders: bool) -> LatestChanges:
+def latest_changes(
+    spark: SparkSession,
+    changes: DataFrame,
+    spec: TableSpec,
+    columns: dict[str, str],
+    toastable: set[str],
+    silver: str | None,
+    placeholders: bool,
+) -> LatestChanges:
     """One row per key, its newest change by source LSN (Kafka offset breaks ties), placeholders resolved.
 
     `changes` are typed, well-fitting changes with `_unavail_<column>` flags; `silver` names
@@ -154,15 +178,25 @@ def latest_changes(spark: SparkSession, changes: DataFrame, spec: TableSpec, col
         # Where each key's current segment began: the newest create or snapshot read at or
         # before the change (null: the key was there before the batch).
         by_key = Window.partitionBy("_key").orderBy(*_order()).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-        birth = F.struct(F.col("lsn").alias("lsn"), F.col("_old").alias("old"),
-                         F.col("kafka_partition").alias("kafka_partition"), F.col("kafka_offset").alias("kafka_offset"))
+        birth = F.struct(
+            F.col("lsn").alias("lsn"),
+            F.col("_old").alias("old"),
+            F.col("kafka_partition").alias("kafka_partition"),
+            F.col("kafka_offset").alias("kafka_offset"),
+        )
         df = df.withColumn("_birth", F.last(F.when(F.col("op").isin("c", "r"), birth), ignorenulls=True).over(by_key))
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(df)
-        own_silver = F.struct(F.lit("s"), F.col("_key"), F.lit(None).cast("bigint"), F.lit(None).cast("int"),
-                              F.lit(None).cast("bigint")).cast(root_type)
-        own_fresh = F.struct(F.lit("f"), F.col("_key"), F.col("_birth.lsn"), F.col("_birth.kafka_partition"),
-                             F.col("_birth.kafka_offset")).cast(root_type)
+        own_silver = F.struct(
+            F.lit("s"), F.col("_key"), F.lit(None).cast("bigint"), F.lit(None).cast("int"), F.lit(None).cast("bigint")
+        ).cast(root_type)
+        own_fresh = F.struct(
+            F.lit("f"),
+            F.col("_key"),
+            F.col("_birth.lsn"),
+            F.col("_birth.kafka_partition"),
+            F.col("_birth.kafka_offset"),
+        ).cast(root_type)
         row_id = F.when(F.col("_birth").isNull(), own_silver).when(F.col("_birth.old").isNull(), own_fresh)
         if pairs:
             born = {p["lsn"]: p["old"] for p in pairs}
@@ -173,17 +207,20 @@ def latest_changes(spark: SparkSession, changes: DataFrame, spec: TableSpec, col
             roots = row_roots(born, before)
             map_schema = StructType([StructField("_seg_lsn", LongType()), StructField("_root", root_type)])
             mapping = F.broadcast(spark.createDataFrame([(lsn, r) for lsn, r in roots.items()], map_schema))
-            df = df.join(mapping, (F.col("_birth.lsn") == F.col("_seg_lsn")) & F.col("_birth.old").isNotNull(),
-                         "left").drop("_seg_lsn")
+            df = df.join(
+                mapping, (F.col("_birth.lsn") == F.col("_seg_lsn")) & F.col("_birth.old").isNotNull(), "left"
+            ).drop("_seg_lsn")
             row_id = row_id.otherwise(F.col("_root"))
         df = df.withColumn("_row", row_id)
         by_row = Window.partitionBy("_row").orderBy(*_order()).rowsBetween(Window.unboundedPreceding, Window.currentRow)
         for c in toast:
             real = ~F.col(f"_unavail_{c}") & (F.col("op") != "d")
-            df = df.withColumn(f"_carry_{c}", F.last(F.when(real, F.struct(F.col(c).alias("v"))),
-                                                     ignorenulls=True).over(by_row))
-    newest = Window.partitionBy(*pk).orderBy(F.col("lsn").desc_nulls_last(), F.col("kafka_partition").desc(),
-                                             F.col("kafka_offset").desc())
+            df = df.withColumn(
+                f"_carry_{c}", F.last(F.when(real, F.struct(F.col(c).alias("v"))), ignorenulls=True).over(by_row)
+            )
+    newest = Window.partitionBy(*pk).orderBy(
+        F.col("lsn").desc_nulls_last(), F.col("kafka_partition").desc(), F.col("kafka_offset").desc()
+    )
     df = df.withColumn("_rn", F.row_number().over(newest)).where("_rn = 1")
     meta = [F.col(a).alias(b) for a, b in _META]
     if not toast:
@@ -191,9 +228,9 @@ def latest_changes(spark: SparkSession, changes: DataFrame, spec: TableSpec, col
 
     for c in toast:
         missing = F.col(f"_unavail_{c}") & (F.col("op") != "d")
-        df = (df.withColumn(c, F.when(missing & F.col(f"_carry_{c}").isNotNull(), F.col(f"_carry_{c}.v"))
-                            .otherwise(F.col(c)))
-                .withColumn(f"_unavail_{c}", missing & F.col(f"_carry_{c}").isNull()))
+        df = df.withColumn(
+            c, F.when(missing & F.col(f"_carry_{c}").isNotNull(), F.col(f"_carry_{c}.v")).otherwise(F.col(c))
+        ).withColumn(f"_unavail_{c}", missing & F.col(f"_carry_{c}").isNull())
     stuck_flag = _any([F.col(f"_unavail_{c}") for c in toast])
     keep = [*columns, *[f"_unavail_{c}" for c in toast], "_row", "_key", *[a for a, _ in _META]]
     df = df.select(*keep, stuck_flag.alias("_stuck")).persist(StorageLevel.MEMORY_AND_DISK)
@@ -212,8 +249,9 @@ def latest_changes(spark: SparkSession, changes: DataFrame, spec: TableSpec, col
         keys = from_silver.select("_skey.*").collect() if n_stuck <= _FILTER_KEYS_MAX else None
         if keys is not None:
             stored = stored.where(_stored_filter(pk, keys)) if keys else stored.where(F.lit(False))
-        stored = stored.select(_key(pk).alias("_skey"), F.lit(True).alias("_found"),
-                               *[F.col(c).alias(f"_stored_{c}") for c in stored_cols])
+        stored = stored.select(
+            _key(pk).alias("_skey"), F.lit(True).alias("_found"), *[F.col(c).alias(f"_stored_{c}") for c in stored_cols]
+        )
         if keys is None:
             stored = stored.join(from_silver, "_skey", "left_semi")
         stuck = stuck.join(stored, (F.col("_row.kind") == "s") & (F.col("_row.key") == F.col("_skey")), "left")
@@ -225,14 +263,18 @@ def latest_changes(spark: SparkSession, changes: DataFrame, spec: TableSpec, col
     cached.append(stuck)
     which = F.concat_ws(", ", *[F.when(F.col(f"_unavail_{c}"), F.lit(c)) for c in toast])
     reason = F.concat(
-        F.lit(f"{UNRESOLVED_REASON}: Debezium sent its placeholder for "), which,
+        F.lit(f"{UNRESOLVED_REASON}: Debezium sent its placeholder for "),
+        which,
         F.lit(" and the row has no earlier value in this batch and no stored row in silver at key "),
         F.to_json(F.col("_row.key")),
-        F.lit(" (it changed before it was captured; REPLICA IDENTITY FULL on the source table avoids "
-              "placeholders, see docs/merge-semantics.md)"))
-    unresolved = stuck.where(~F.col("_found")).select("kafka_partition", "kafka_offset",
-                                                      reason.alias("toast_reason"))
+        F.lit(
+            " (it changed before it was captured; REPLICA IDENTITY FULL on the source table avoids "
+            "placeholders, see docs/merge-semantics.md)"
+        ),
+    )
+    unresolved = stuck.where(~F.col("_found")).select("kafka_partition", "kafka_offset", reason.alias("toast_reason"))
     n_unresolved = unresolved.count()
-    latest = (df.where(~F.col("_stuck")).select(*columns, *meta)
-              .unionByName(stuck.where("_found").select(*columns, *meta)))
+    latest = (
+        df.where(~F.col("_stuck")).select(*columns, *meta).unionByName(stuck.where("_found").select(*columns, *meta))
+    )
     return LatestChanges(latest, unresolved if n_unresolved else None, n_unresolved, n_pairs, cached)

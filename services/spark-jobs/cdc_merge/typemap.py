@@ -16,9 +16,16 @@ _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 MAX_DECIMAL_PRECISION = 38
 
 _TIME = "io.debezium.time."
-_STRING_LOGICAL = {"io.debezium.data.Uuid", "io.debezium.data.Json", "io.debezium.data.Xml",
-                   "io.debezium.data.Enum", "io.debezium.data.EnumSet", _TIME + "ZonedTime",
-                   "io.debezium.data.Ltree", _TIME + "Interval"}
+_STRING_LOGICAL = {
+    "io.debezium.data.Uuid",
+    "io.debezium.data.Json",
+    "io.debezium.data.Xml",
+    "io.debezium.data.Enum",
+    "io.debezium.data.EnumSet",
+    _TIME + "ZonedTime",
+    "io.debezium.data.Ltree",
+    _TIME + "Interval",
+}
 
 # What standard readers hold (Spark, Arrow to Python's datetime): years 1 to 9999. PostgreSQL's
 # 'infinity' and dates beyond arrive as numbers outside this range and are dead-lettered.
@@ -27,9 +34,11 @@ _MICROS = (-62135596800000000, 253402300799999999)
 _RANGE = "outside years 1-9999 (PostgreSQL 'infinity' or a date standard readers cannot hold)"
 # money passes through a double in Debezium's decoder: exact up to 15 significant digits.
 MONEY_DIGITS = 15
-_MONEY = (f"CASE WHEN {{raw}} RLIKE '^-?[0-9]+([.][0-9]+)?$' AND "
-          f"length(regexp_replace(regexp_replace({{raw}}, '[-.]', ''), '^0+', '')) <= {MONEY_DIGITS} "
-          "THEN CAST({raw} AS DECIMAL(19,2)) END")
+_MONEY = (
+    f"CASE WHEN {{raw}} RLIKE '^-?[0-9]+([.][0-9]+)?$' AND "
+    f"length(regexp_replace(regexp_replace({{raw}}, '[-.]', ''), '^0+', '')) <= {MONEY_DIGITS} "
+    "THEN CAST({raw} AS DECIMAL(19,2)) END"
+)
 
 
 def _within(expr: str, bounds: tuple[int, int], raw_cast: str) -> str:
@@ -38,9 +47,18 @@ def _within(expr: str, bounds: tuple[int, int], raw_cast: str) -> str:
 
 
 # Array elements Iceberg holds as list elements: Kafka Connect type -> Spark element type.
-_ELEMENTS = {"int8": "int", "int16": "int", "int32": "int", "int64": "bigint", "float": "float",
-             "float32": "float", "double": "double", "float64": "double", "boolean": "boolean",
-             "string": "string"}
+_ELEMENTS = {
+    "int8": "int",
+    "int16": "int",
+    "int32": "int",
+    "int64": "bigint",
+    "float": "float",
+    "float32": "float",
+    "double": "double",
+    "float64": "double",
+    "boolean": "boolean",
+    "string": "string",
+}
 
 
 @dataclass(frozen=True)
@@ -64,23 +82,33 @@ def column_type(f: FieldSchema) -> ColumnType:
     """Map one Debezium field to its Iceberg column type."""
     logical = f.logical or ""
     if logical == _TIME + "Date":
-        return ColumnType("date", _within("date_add(DATE'1970-01-01', CAST({raw} AS INT))", _DAYS,
-                                          "CAST({raw} AS BIGINT)"), _RANGE)
+        return ColumnType(
+            "date", _within("date_add(DATE'1970-01-01', CAST({raw} AS INT))", _DAYS, "CAST({raw} AS BIGINT)"), _RANGE
+        )
     if logical == _TIME + "MicroTimestamp":
-        return ColumnType("timestamp_ntz", _within("CAST(timestamp_micros(CAST({raw} AS BIGINT)) AS TIMESTAMP_NTZ)",
-                                                   _MICROS, "CAST({raw} AS BIGINT)"), _RANGE)
+        return ColumnType(
+            "timestamp_ntz",
+            _within("CAST(timestamp_micros(CAST({raw} AS BIGINT)) AS TIMESTAMP_NTZ)", _MICROS, "CAST({raw} AS BIGINT)"),
+            _RANGE,
+        )
     if logical == _TIME + "Timestamp":
-        return ColumnType("timestamp_ntz", _within("CAST(timestamp_millis(CAST({raw} AS BIGINT)) AS TIMESTAMP_NTZ)",
-                                                   (_MICROS[0] // 1000, _MICROS[1] // 1000), "CAST({raw} AS BIGINT)"),
-                          _RANGE)
+        return ColumnType(
+            "timestamp_ntz",
+            _within(
+                "CAST(timestamp_millis(CAST({raw} AS BIGINT)) AS TIMESTAMP_NTZ)",
+                (_MICROS[0] // 1000, _MICROS[1] // 1000),
+                "CAST({raw} AS BIGINT)",
+            ),
+            _RANGE,
+        )
     if logical == _TIME + "NanoTimestamp":
         # Every int64 of nanoseconds lies within years 1677-2262.
-        return ColumnType("timestamp_ntz",
-                          "CAST(timestamp_micros(CAST(CAST({raw} AS BIGINT) / 1000 AS BIGINT)) AS TIMESTAMP_NTZ)")
+        return ColumnType(
+            "timestamp_ntz", "CAST(timestamp_micros(CAST(CAST({raw} AS BIGINT) / 1000 AS BIGINT)) AS TIMESTAMP_NTZ)"
+        )
     if logical == _TIME + "ZonedTimestamp":
         # 'infinity' does not parse; a year beyond 9999 is written with a sign or five digits.
-        return ColumnType("timestamp", "CASE WHEN {raw} RLIKE '^[0-9]{{4}}-' THEN CAST({raw} AS TIMESTAMP) END",
-                          _RANGE)
+        return ColumnType("timestamp", "CASE WHEN {raw} RLIKE '^[0-9]{{4}}-' THEN CAST({raw} AS TIMESTAMP) END", _RANGE)
     if logical == _TIME + "Interval":
         return ColumnType("string", "{raw}")
     if logical in (_TIME + "MicroTime", _TIME + "Time", _TIME + "NanoTime"):
@@ -89,9 +117,12 @@ def column_type(f: FieldSchema) -> ColumnType:
     if logical in _STRING_LOGICAL:
         return ColumnType("string", "{raw}")
     if f.source_type == "MONEY" and f.type == "string":
-        return ColumnType("decimal(19,2)", _MONEY,
-                          f"money beyond {MONEY_DIGITS} significant digits: Debezium's decoder reads it through a "
-                          "double, so it did not arrive exactly")
+        return ColumnType(
+            "decimal(19,2)",
+            _MONEY,
+            f"money beyond {MONEY_DIGITS} significant digits: Debezium's decoder reads it through a "
+            "double, so it did not arrive exactly",
+        )
     if f.type == "array" and f.items is not None and not f.items.logical and f.items.type in _ELEMENTS:
         element = _ELEMENTS[f.items.type]
         return ColumnType(f"array<{element}>", f"from_json({{raw}}, 'array<{element}>')")
@@ -101,15 +132,25 @@ def column_type(f: FieldSchema) -> ColumnType:
         return ColumnType("array<string>", "from_json({raw}, 'array<string>')")
     if f.type == "array" and f.items is not None and f.items.logical == _TIME + "Date":
         days = f"x BETWEEN {_DAYS[0]} AND {_DAYS[1]}"
-        return ColumnType("array<date>", "CASE WHEN forall(from_json({raw}, 'array<bigint>'), x -> x IS NULL OR "
-                          + days + ") THEN transform(from_json({raw}, 'array<int>'), "
-                          "x -> date_add(DATE'1970-01-01', x)) END", _RANGE)
+        return ColumnType(
+            "array<date>",
+            "CASE WHEN forall(from_json({raw}, 'array<bigint>'), x -> x IS NULL OR "
+            + days
+            + ") THEN transform(from_json({raw}, 'array<int>'), "
+            "x -> date_add(DATE'1970-01-01', x)) END",
+            _RANGE,
+        )
     if f.source_type in ("NUMERIC", "DECIMAL") and f.type == "string":
         p, s = f.source_length, f.source_scale
         if p is not None and 0 < p <= MAX_DECIMAL_PRECISION and s is not None and 0 <= s <= p:
             return ColumnType(f"decimal({p},{s})", f"CAST({{raw}} AS DECIMAL({p},{s}))")
-        # Unconstrained numeric (or beyond 38 digits): kept exact as text.
-        return ColumnType("string", "{raw}")
+        # Unconstrained numeric (or beyond 38 digits): kept exact as text, special values as
+        # PostgreSQL writes them (Debezium spells them NAN, POSITIVE_INFINITY, NEGATIVE_INFINITY).
+        return ColumnType(
+            "string",
+            "CASE {raw} WHEN 'NAN' THEN 'NaN' WHEN 'POSITIVE_INFINITY' THEN 'Infinity' "
+            "WHEN 'NEGATIVE_INFINITY' THEN '-Infinity' ELSE {raw} END",
+        )
     simple = {
         "int8": ColumnType("int", "CAST({raw} AS INT)"),
         "int16": ColumnType("int", "CAST({raw} AS INT)"),

@@ -62,8 +62,9 @@ def gold_sql(table: GoldTable, registry: Registry, snapshots: dict[str, int]) ->
     return table.sql.format(**refs)
 
 
-def build(spark: SparkSession, settings: Settings, say: Say, pins: dict[str, int] | None = None,
-          watermark: str | None = None) -> list[GoldResult]:
+def build(
+    spark: SparkSession, settings: Settings, say: Say, pins: dict[str, int] | None = None, watermark: str | None = None
+) -> list[GoldResult]:
     """Replace every gold table from the given (or current) silver snapshots."""
     registry = settings.registry()
     snapshots = input_snapshots(spark, registry, pins)
@@ -74,13 +75,19 @@ def build(spark: SparkSession, settings: Settings, say: Say, pins: dict[str, int
     results = []
     for table in GOLD_TABLES:
         name = registry.gold(table.name)
-        run_with_commit_properties(spark, props, (
-            f"CREATE OR REPLACE TABLE {name} USING iceberg "
-            "TBLPROPERTIES ('format-version'='2', 'write.distribution-mode'='none') "
-            f"AS {gold_sql(table, registry, snapshots)}"))
+        run_with_commit_properties(
+            spark,
+            props,
+            (
+                f"CREATE OR REPLACE TABLE {name} USING iceberg "
+                "TBLPROPERTIES ('format-version'='2', 'write.distribution-mode'='none') "
+                f"AS {gold_sql(table, registry, snapshots)}"
+            ),
+        )
         snap = load_table(spark, name).currentSnapshot()
         rows = int(snap.summary().get("total-records") or 0)
-        results.append(GoldResult(table=name, rows=rows, snapshot_id=int(snap.snapshotId()),
-                                  inputs=snapshots, watermark=watermark))
+        results.append(
+            GoldResult(table=name, rows=rows, snapshot_id=int(snap.snapshotId()), inputs=snapshots, watermark=watermark)
+        )
         say(f"{name}: {rows} rows (snapshot {snap.snapshotId()})")
     return results

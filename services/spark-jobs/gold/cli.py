@@ -35,10 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     """`run`: build every gold table from the pinned (default: current) silver snapshots, then publish."""
     parser = argparse.ArgumentParser(prog="lakehouse-gold", description=__doc__)
     parser.add_argument("action", choices=("run", "build"), help="run = build + publish; build = lake only")
-    parser.add_argument("--pin", type=_pin, action="append", default=[],
-                        help="read a silver table at a snapshot: silver.orders=1234 (repeatable)")
-    parser.add_argument("--watermark", type=_watermark,
-                        help="source watermark to record: every change committed before it is included")
+    parser.add_argument(
+        "--pin",
+        type=_pin,
+        action="append",
+        default=[],
+        help="read a silver table at a snapshot: silver.orders=1234 (repeatable)",
+    )
+    parser.add_argument(
+        "--watermark", type=_watermark, help="source watermark to record: every change committed before it is included"
+    )
     parser.add_argument("--output", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
     try:
@@ -61,8 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         spark.stop()
     if args.output == "json":
-        print(json.dumps({"tables": [r.as_dict() for r in results],
-                          "published_at": published_at.isoformat() if published_at else None}))
+        print(
+            json.dumps(
+                {
+                    "tables": [r.as_dict() for r in results],
+                    "published_at": published_at.isoformat() if published_at else None,
+                }
+            )
+        )
     else:
         for r in results:
             print(f"{r.table}: {r.rows} rows, snapshot {r.snapshot_id}")

@@ -30,8 +30,12 @@ def _rows(df: DataFrame) -> tuple[list[str], list[tuple[Any, ...]]]:
     cols = [F.unix_micros(F.col(c)).alias(c) if c in ts_cols else F.col(c) for c in df.columns]
     out = []
     for row in df.select(*cols).collect():
-        out.append(tuple(EPOCH + timedelta(microseconds=row[c]) if c in ts_cols and row[c] is not None else row[c]
-                         for c in df.columns))
+        out.append(
+            tuple(
+                EPOCH + timedelta(microseconds=row[c]) if c in ts_cols and row[c] is not None else row[c]
+                for c in df.columns
+            )
+        )
     return df.columns, out
 
 
@@ -56,7 +60,13 @@ def publish(spark: SparkSession, settings: Settings, results: list[GoldResult], 
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (gold_table) DO UPDATE SET "
                 "published_at = EXCLUDED.published_at, watermark = EXCLUDED.watermark, "
                 "row_count = EXCLUDED.row_count, snapshot_id = EXCLUDED.snapshot_id",
-                (f"{registry.lake.gold_namespace}.{table.name}", published_at, result.watermark, len(rows),
-                 result.snapshot_id))
+                (
+                    f"{registry.lake.gold_namespace}.{table.name}",
+                    published_at,
+                    result.watermark,
+                    len(rows),
+                    result.snapshot_id,
+                ),
+            )
             say(f"{table.serving_table}: {len(rows)} rows published")
     return published_at  # type: ignore[no-any-return]

@@ -18,8 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse-maintain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="maintain every silver, bronze and dead-letter table (or --table ones)")
-    run_p.add_argument("--table", action="append",
-                       help="only the silver and bronze tables of this registry table (schema.table); repeatable")
+    run_p.add_argument(
+        "--table",
+        action="append",
+        help="only the silver and bronze tables of this registry table (schema.table); repeatable",
+    )
     run_p.add_argument("--output", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
     try:

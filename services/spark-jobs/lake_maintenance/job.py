@@ -76,15 +76,23 @@ def _compact(spark: SparkSession, settings: Settings, result: TableMaintenance, 
         return out
 
     try:
-        _, retries = with_retries(rewrite, what=f"{result.table} rewrite_data_files", say=say, attempts=ATTEMPTS,
-                                  retryable=lambda e: isinstance(e, IncompleteRewrite) or is_conflict(e))
+        _, retries = with_retries(
+            rewrite,
+            what=f"{result.table} rewrite_data_files",
+            say=say,
+            attempts=ATTEMPTS,
+            retryable=lambda e: isinstance(e, IncompleteRewrite) or is_conflict(e),
+        )
         result.retries += retries
     except IncompleteRewrite:
         # Not an error: the table is consistent, those files wait for the next run.
         result.retries += ATTEMPTS - 1
-    (rewritten, _), retries = with_retries(lambda: procedures.rewrite_position_delete_files(spark, result.table),
-                                           what=f"{result.table} rewrite_position_delete_files", say=say,
-                                           attempts=ATTEMPTS)
+    (rewritten, _), retries = with_retries(
+        lambda: procedures.rewrite_position_delete_files(spark, result.table),
+        what=f"{result.table} rewrite_position_delete_files",
+        say=say,
+        attempts=ATTEMPTS,
+    )
     result.rewritten_delete_files = rewritten
     result.retries += retries
 
@@ -119,8 +127,9 @@ def _remove_orphans(spark: SparkSession, settings: Settings, result: TableMainte
     result.retries += retries
 
 
-def maintain_table(spark: SparkSession, settings: Settings, target: Target, keys: set[str],
-                   say: Say) -> TableMaintenance:
+def maintain_table(
+    spark: SparkSession, settings: Settings, target: Target, keys: set[str], say: Say
+) -> TableMaintenance:
     """Compact, expire and clean one table; a failing step is recorded in `error`, not raised."""
     started = time.monotonic()
     result = TableMaintenance(table=target.table, kind=target.kind)
@@ -135,11 +144,12 @@ def maintain_table(spark: SparkSession, settings: Settings, target: Target, keys
             return result
         result.data_files_before, result.delete_files_before = before.data_files, before.delete_files
         t = time.monotonic()
-        for step, action in (
+        actions: tuple[tuple[str, Callable[[], None]], ...] = (
             ("compaction", lambda: _compact(spark, settings, result, say)),
             ("expiry", lambda: _expire(spark, settings, result, keys, say)),
             ("orphans", lambda: _remove_orphans(spark, settings, result, say)),
-        ):
+        )
+        for step, action in actions:
             action()
             now = time.monotonic()
             result.phases[step] = round(now - t, 2)
@@ -157,8 +167,9 @@ def maintain_table(spark: SparkSession, settings: Settings, target: Target, keys
     return result
 
 
-def run(spark: SparkSession, settings: Settings, say: Say,
-        tables: list[TableSpec] | None = None) -> list[TableMaintenance]:
+def run(
+    spark: SparkSession, settings: Settings, say: Say, tables: list[TableSpec] | None = None
+) -> list[TableMaintenance]:
     """Maintain every lake table (or the silver and bronze tables of `tables`); one report per table.
 
     Raises MaintenanceFailed (carrying every report) when a table's maintenance failed for

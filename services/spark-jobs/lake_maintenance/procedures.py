@@ -128,15 +128,23 @@ def snapshots(spark: SparkSession, table: str) -> tuple[int | None, list[Snapsho
         "map_keys(map_filter(summary, (k, v) -> k LIKE 'lakehouse.offsets.%')) AS offset_keys "
         f"FROM {table}.snapshots"
     ).collect()
-    infos = [SnapshotInfo(int(r["snapshot_id"]), None if r["parent_id"] is None else int(r["parent_id"]),
-                          int(r["ts"]), frozenset(r["offset_keys"] or ())) for r in rows]
+    infos = [
+        SnapshotInfo(
+            int(r["snapshot_id"]),
+            None if r["parent_id"] is None else int(r["parent_id"]),
+            int(r["ts"]),
+            frozenset(r["offset_keys"] or ()),
+        )
+        for r in rows
+    ]
     return current, infos
 
 
 def expire_snapshots(spark: SparkSession, table: str, older_than_ms: int, retain_last: int) -> dict[str, int]:
     """Expire snapshots older than `older_than_ms` beyond the last `retain_last`; deleted file counts."""
-    rows = _call(spark, table, "expire_snapshots", older_than=sql_timestamp(older_than_ms),
-                 retain_last=str(int(retain_last)))
+    rows = _call(
+        spark, table, "expire_snapshots", older_than=sql_timestamp(older_than_ms), retain_last=str(int(retain_last))
+    )
     return {k: int(v or 0) for k, v in rows[0].asDict().items()} if rows else {}
 
 
@@ -147,14 +155,25 @@ def remove_orphan_files(spark: SparkSession, table: str, older_than_ms: int, min
     location = str(t.location()).rstrip("/") + "/"
     if min_age_hours >= PROCEDURE_MIN_ORPHAN_AGE_HOURS:
         # Prefix listing through the table's S3FileIO: there is no Hadoop s3:// filesystem.
-        rows = _call(spark, table, "remove_orphan_files", older_than=sql_timestamp(older_than_ms),
-                     location=_lit(location), prefix_listing="true")
+        rows = _call(
+            spark,
+            table,
+            "remove_orphan_files",
+            older_than=sql_timestamp(older_than_ms),
+            location=_lit(location),
+            prefix_listing="true",
+        )
         return len(rows)
     # The operator chose a shorter age (FlowSettings allows it): the procedure's 24-hour
     # guard would refuse, its own message points to the action API, which is the same code.
     jvm = spark.sparkContext._jvm
     assert jvm is not None
-    result = (jvm.org.apache.iceberg.spark.actions.SparkActions.get(spark._jsparkSession)
-              .deleteOrphanFiles(t).location(location).olderThan(older_than_ms).usePrefixListing(True).execute())
-    return int(jvm.org.apache.iceberg.relocated.com.google.common.collect.Iterables.size(
-        result.orphanFileLocations()))
+    result = (
+        jvm.org.apache.iceberg.spark.actions.SparkActions.get(spark._jsparkSession)
+        .deleteOrphanFiles(t)
+        .location(location)
+        .olderThan(older_than_ms)
+        .usePrefixListing(True)
+        .execute()
+    )
+    return int(jvm.org.apache.iceberg.relocated.com.google.common.collect.Iterables.size(result.orphanFileLocations()))

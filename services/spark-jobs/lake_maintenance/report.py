@@ -39,10 +39,12 @@ class TableMaintenance:
         """One human-readable line."""
         if self.skipped:
             return f"{self.table}: skipped ({self.skipped})"
-        text = (f"{self.table}: data files {self.data_files_before} -> {self.data_files_after}, "
-                f"delete files {self.delete_files_before} -> {self.delete_files_after}, "
-                f"{self.snapshots_expired} snapshots expired (older than {self.expire_older_than}), "
-                f"{self.orphan_files_removed} orphan files removed, {self.seconds}s")
+        text = (
+            f"{self.table}: data files {self.data_files_before} -> {self.data_files_after}, "
+            f"delete files {self.delete_files_before} -> {self.delete_files_after}, "
+            f"{self.snapshots_expired} snapshots expired (older than {self.expire_older_than}), "
+            f"{self.orphan_files_removed} orphan files removed, {self.seconds}s"
+        )
         if self.failed_data_files:
             text += f", {self.failed_data_files} data files left by conflicts"
         if self.retries:

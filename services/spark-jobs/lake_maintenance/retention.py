@@ -39,8 +39,9 @@ def offset_keys(summary: Mapping[str, str]) -> frozenset[str]:
     return frozenset(k for k in summary if k.startswith(PROPERTY_PREFIX))
 
 
-def checkpoint_chain(snapshots: Iterable[SnapshotInfo], current_id: int | None,
-                     keys: Iterable[str]) -> list[SnapshotInfo]:
+def checkpoint_chain(
+    snapshots: Iterable[SnapshotInfo], current_id: int | None, keys: Iterable[str]
+) -> list[SnapshotInfo]:
     """The snapshots `committed_offsets` walks for any of `keys`: current back to the oldest needed carrier.
 
     For each key the newest ancestor carrying it is what the merge reads; the chain runs

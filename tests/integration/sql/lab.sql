@@ -51,3 +51,9 @@ CREATE TABLE IF NOT EXISTS lab.edge_values (
     iv interval, n numeric, dn numeric(10, 2), d date, ts timestamp, tz timestamptz, dates date[], uuids uuid[]
 );
 GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;
+-- Dropped and re-created by a test (test_capture.py).
+CREATE TABLE IF NOT EXISTS lab.phoenix (id integer PRIMARY KEY, v text);
+GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;
+-- Its topic loses records to "retention" before they are merged (test_retention_gap.py).
+CREATE TABLE IF NOT EXISTS lab.gappy (id integer PRIMARY KEY, v text);
+GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;

@@ -49,7 +49,8 @@ class PrefectServer(PlatformComponent):
     def command(self) -> tuple[list[str], dict[str, str]]:
         s = self.ctx.stack
         return [str(BIN / "prefect"), "server", "start", "--host", s.host, "--port", str(s.prefect_port)], {
-            **self.prefect_env(), "PREFECT_UI_API_URL": f"http://{s.host}:{s.prefect_port}/api",
+            **self.prefect_env(),
+            "PREFECT_UI_API_URL": f"http://{s.host}:{s.prefect_port}/api",
             "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "true" if s.prefect_scheduler else "false",
         }
 
@@ -71,8 +72,9 @@ class ServingApi(PlatformComponent):
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         s = self.ctx.stack
-        return [str(BIN / "lakehouse-serving-api"), "serve", "--host", s.host,
-                "--port", str(s.serving_api_port)], dict(self.platform_env)
+        return [str(BIN / "lakehouse-serving-api"), "serve", "--host", s.host, "--port", str(s.serving_api_port)], dict(
+            self.platform_env
+        )
 
     def ready(self) -> bool:
         return _get_ok(f"http://{self.ctx.stack.host}:{self.ctx.stack.serving_api_port}/healthz")
@@ -92,10 +94,22 @@ class PrefectWorker(PlatformComponent):
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         s = self.ctx.stack
-        return [str(BIN / "prefect"), "worker", "start", "--pool", LOCAL_POOL, "--type", "process",
-                "--name", "local-worker", "--with-healthcheck"], {
-            **self.platform_env, **self.prefect_env(),
-            "PREFECT_WORKER_WEBSERVER_HOST": s.host, "PREFECT_WORKER_WEBSERVER_PORT": str(s.prefect_worker_port),
+        return [
+            str(BIN / "prefect"),
+            "worker",
+            "start",
+            "--pool",
+            LOCAL_POOL,
+            "--type",
+            "process",
+            "--name",
+            "local-worker",
+            "--with-healthcheck",
+        ], {
+            **self.platform_env,
+            **self.prefect_env(),
+            "PREFECT_WORKER_WEBSERVER_HOST": s.host,
+            "PREFECT_WORKER_WEBSERVER_PORT": str(s.prefect_worker_port),
             # Flow runs import the flows package from the checkout.
             "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
         }
@@ -104,17 +118,24 @@ class PrefectWorker(PlatformComponent):
         # The worker creates its pool while it starts and may answer /health before the pool
         # exists; deploying then fails with "work pool 'local-process' does not exist".
         s = self.ctx.stack
-        return (_get_ok(f"http://{s.host}:{s.prefect_worker_port}/health")
-                and _get_ok(f"http://{s.host}:{s.prefect_port}/api/work_pools/{LOCAL_POOL}"))
+        return _get_ok(f"http://{s.host}:{s.prefect_worker_port}/health") and _get_ok(
+            f"http://{s.host}:{s.prefect_port}/api/work_pools/{LOCAL_POOL}"
+        )
 
     def after_ready(self) -> None:
         """Register (idempotently) every `*/local` deployment of prefect.yaml on this server."""
         proc = subprocess.run(
             [str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "*/local"],
             # PWD: prefect.yaml's local pull step runs flows from this checkout.
-            cwd=REPO_ROOT, capture_output=True, text=True, env={
-                **self.platform_env, **self.prefect_env(), "PWD": str(REPO_ROOT),
-                "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin"},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            env={
+                **self.platform_env,
+                **self.prefect_env(),
+                "PWD": str(REPO_ROOT),
+                "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+            },
             timeout=300,
         )
         if proc.returncode != 0:
@@ -122,4 +143,3 @@ class PrefectWorker(PlatformComponent):
 
     def describe(self) -> str:
         return f"pool {LOCAL_POOL}"
-

@@ -12,8 +12,12 @@ from lakehouse.settings import ConfigError, get_settings
 from stackctl.processes import StackError
 from stackctl.stack import Stack, make_context
 
-app = typer.Typer(help="Run the local lakehouse stack as plain processes.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Run the local lakehouse stack as plain processes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 class Output(str, Enum):

@@ -76,8 +76,17 @@ class Component(ABC):
 
 def _java(heap: str, classpath: str, main: str, *args: str, log4j: Path) -> list[str]:
     java = shutil.which("java") or "java"
-    return [java, f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, main, *args]
+    return [
+        java,
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        classpath,
+        main,
+        *args,
+    ]
 
 
 def _write_log4j(path: Path) -> Path:
@@ -144,10 +153,24 @@ class Postgres(Component):
         if os.geteuid() == 0:
             os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
         proc = subprocess.run(
-            [str(self.ctx.pg_bin / "initdb"), "-D", str(home), "-U", "postgres", "--auth=scram-sha-256",
-             f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"],
-            capture_output=True, text=True, user=self.user, group=self.user,
-            extra_groups=[] if self.user else None, cwd="/",
+            [
+                str(self.ctx.pg_bin / "initdb"),
+                "-D",
+                str(home),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            capture_output=True,
+            text=True,
+            user=self.user,
+            group=self.user,
+            extra_groups=[] if self.user else None,
+            cwd="/",
         )
         pwfile.unlink()
         if proc.returncode != 0:
@@ -156,22 +179,44 @@ class Postgres(Component):
     def command(self) -> tuple[list[str], dict[str, str]]:
         s = self.ctx.stack
         return [
-            str(self.ctx.pg_bin / "postgres"), "-D", str(self.home), "-p", str(s.postgres_port),
-            "-c", f"listen_addresses={s.host}", "-c", f"unix_socket_directories={self.home}",
-            "-c", "wal_level=logical", "-c", "max_replication_slots=10", "-c", "max_wal_senders=10",
-            "-c", "max_connections=200", "-c", "shared_buffers=256MB", "-c", "fsync=on",
-            "-c", "log_min_messages=warning",
+            str(self.ctx.pg_bin / "postgres"),
+            "-D",
+            str(self.home),
+            "-p",
+            str(s.postgres_port),
+            "-c",
+            f"listen_addresses={s.host}",
+            "-c",
+            f"unix_socket_directories={self.home}",
+            "-c",
+            "wal_level=logical",
+            "-c",
+            "max_replication_slots=10",
+            "-c",
+            "max_wal_senders=10",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=256MB",
+            "-c",
+            "fsync=on",
+            "-c",
+            "log_min_messages=warning",
         ], {}
 
     def superuser_conninfo(self, database: str = "postgres") -> str:
         s = self.ctx.stack
-        return (f"host={s.host} port={s.postgres_port} dbname={database} user=postgres "
-                f"password={self.ctx.secrets['postgres_superuser']} connect_timeout=3")
+        return (
+            f"host={s.host} port={s.postgres_port} dbname={database} user=postgres "
+            f"password={self.ctx.secrets['postgres_superuser']} connect_timeout=3"
+        )
 
     def owner_conninfo(self, database: str) -> str:
         s = self.ctx.stack
-        return (f"host={s.host} port={s.postgres_port} dbname={database} user=lakehouse "
-                f"password={self.ctx.secrets['owner']} connect_timeout=3")
+        return (
+            f"host={s.host} port={s.postgres_port} dbname={database} user=lakehouse "
+            f"password={self.ctx.secrets['owner']} connect_timeout=3"
+        )
 
     def ready(self) -> bool:
         with psycopg.connect(self.superuser_conninfo()) as conn:
@@ -227,26 +272,29 @@ class Kafka(Component):
 
     def _properties(self) -> Path:
         s, data = self.ctx.stack, self.ctx.layout.data("kafka")
-        return _write_properties(self.ctx.layout.conf("kafka.properties"), {
-            "process.roles": "broker,controller",
-            "node.id": 1,
-            "controller.quorum.bootstrap.servers": f"{s.host}:{s.kafka_controller_port}",
-            "listeners": f"PLAINTEXT://{s.host}:{s.kafka_port},CONTROLLER://{s.host}:{s.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{s.host}:{s.kafka_port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": data,
-            "num.partitions": 1,
-            "offsets.topic.replication.factor": 1,
-            "transaction.state.log.replication.factor": 1,
-            "transaction.state.log.min.isr": 1,
-            "share.coordinator.state.topic.replication.factor": 1,
-            "share.coordinator.state.topic.min.isr": 1,
-            "group.initial.rebalance.delay.ms": 0,
-            "auto.create.topics.enable": "true",
-            "log.retention.hours": 168,
-        })
+        return _write_properties(
+            self.ctx.layout.conf("kafka.properties"),
+            {
+                "process.roles": "broker,controller",
+                "node.id": 1,
+                "controller.quorum.bootstrap.servers": f"{s.host}:{s.kafka_controller_port}",
+                "listeners": f"PLAINTEXT://{s.host}:{s.kafka_port},CONTROLLER://{s.host}:{s.kafka_controller_port}",
+                "advertised.listeners": f"PLAINTEXT://{s.host}:{s.kafka_port}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "log.dirs": data,
+                "num.partitions": 1,
+                "offsets.topic.replication.factor": 1,
+                "transaction.state.log.replication.factor": 1,
+                "transaction.state.log.min.isr": 1,
+                "share.coordinator.state.topic.replication.factor": 1,
+                "share.coordinator.state.topic.min.isr": 1,
+                "group.initial.rebalance.delay.ms": 0,
+                "auto.create.topics.enable": "true",
+                "log.retention.hours": 168,
+            },
+        )
 
     def _classpath(self) -> str:
         return f"{self.ctx.jvm['KAFKA_DIR']}/*"
@@ -258,16 +306,26 @@ class Kafka(Component):
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         log4j = _write_log4j(self.ctx.layout.conf("log4j2.properties"))
-        argv = _java("256m", self._classpath(), "kafka.tools.StorageTool", "format", "--standalone",
-                     f"--cluster-id={cluster_id}", "-c", str(props), log4j=log4j)
+        argv = _java(
+            "256m",
+            self._classpath(),
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(props),
+            log4j=log4j,
+        )
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode != 0:
             raise StackError(f"formatting Kafka storage failed: {proc.stdout}{proc.stderr}")
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         log4j = _write_log4j(self.ctx.layout.conf("log4j2.properties"))
-        return _java(self.ctx.stack.kafka_heap, self._classpath(), "kafka.Kafka",
-                     str(self._properties()), log4j=log4j), {}
+        return _java(
+            self.ctx.stack.kafka_heap, self._classpath(), "kafka.Kafka", str(self._properties()), log4j=log4j
+        ), {}
 
     def ready(self) -> bool:
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 3000, "log_level": 0})
@@ -296,29 +354,37 @@ class Connect(Component):
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(self.ctx.jvm["DEBEZIUM_POSTGRES_DIR"])
-        props = _write_properties(layout.conf("connect-worker.properties"), {
-            "bootstrap.servers": f"{s.host}:{s.kafka_port}",
-            "group.id": "lakehouse-connect",
-            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "key.converter.schemas.enable": "true",
-            "value.converter.schemas.enable": "true",
-            "config.storage.topic": "_connect-configs",
-            "offset.storage.topic": "_connect-offsets",
-            "status.storage.topic": "_connect-status",
-            "config.storage.replication.factor": 1,
-            "offset.storage.replication.factor": 1,
-            "status.storage.replication.factor": 1,
-            "offset.flush.interval.ms": 1000,
-            "listeners": f"http://{s.host}:{s.connect_port}",
-            "rest.advertised.host.name": s.host,
-            "rest.advertised.port": s.connect_port,
-            "plugin.path": plugins,
-            "plugin.discovery": "hybrid_warn",
-        })
+        props = _write_properties(
+            layout.conf("connect-worker.properties"),
+            {
+                "bootstrap.servers": f"{s.host}:{s.kafka_port}",
+                "group.id": "lakehouse-connect",
+                "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+                "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+                "key.converter.schemas.enable": "true",
+                "value.converter.schemas.enable": "true",
+                "config.storage.topic": "_connect-configs",
+                "offset.storage.topic": "_connect-offsets",
+                "status.storage.topic": "_connect-status",
+                "config.storage.replication.factor": 1,
+                "offset.storage.replication.factor": 1,
+                "status.storage.replication.factor": 1,
+                "offset.flush.interval.ms": 1000,
+                "listeners": f"http://{s.host}:{s.connect_port}",
+                "rest.advertised.host.name": s.host,
+                "rest.advertised.port": s.connect_port,
+                "plugin.path": plugins,
+                "plugin.discovery": "hybrid_warn",
+            },
+        )
         log4j = _write_log4j(layout.conf("log4j2.properties"))
-        return _java(s.connect_heap, f"{self.ctx.jvm['KAFKA_DIR']}/*",
-                     "org.apache.kafka.connect.cli.ConnectDistributed", str(props), log4j=log4j), {}
+        return _java(
+            s.connect_heap,
+            f"{self.ctx.jvm['KAFKA_DIR']}/*",
+            "org.apache.kafka.connect.cli.ConnectDistributed",
+            str(props),
+            log4j=log4j,
+        ), {}
 
     def ready(self) -> bool:
         with urllib.request.urlopen(f"{self.url}/connector-plugins", timeout=3) as resp:
@@ -343,9 +409,16 @@ class Minio(Component):
     def command(self) -> tuple[list[str], dict[str, str]]:
         s = self.ctx.stack
         binary = self.ctx.jvm["MINIO_BIN"]
-        return [str(binary), "server", str(self.ctx.layout.data("minio")), "--quiet",
-                "--address", f"{s.host}:{s.minio_port}",
-                "--console-address", f"{s.host}:{s.minio_console_port}"], {
+        return [
+            str(binary),
+            "server",
+            str(self.ctx.layout.data("minio")),
+            "--quiet",
+            "--address",
+            f"{s.host}:{s.minio_port}",
+            "--console-address",
+            f"{s.host}:{s.minio_console_port}",
+        ], {
             "MINIO_ROOT_USER": self.ctx.secrets["minio_user"],
             "MINIO_ROOT_PASSWORD": self.ctx.secrets["minio_password"],
             "MINIO_BROWSER": "on",
@@ -361,7 +434,9 @@ class Minio(Component):
         from botocore.config import Config
 
         s3 = boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1",
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
             aws_access_key_id=self.ctx.secrets["minio_user"],
             aws_secret_access_key=self.ctx.secrets["minio_password"],
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}),

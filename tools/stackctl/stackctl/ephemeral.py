@@ -13,8 +13,17 @@ from pathlib import Path
 from stackctl.layout import read_env_file
 
 BIN = Path(sys.executable).parent
-PORT_SETTINGS = ("POSTGRES", "KAFKA", "KAFKA_CONTROLLER", "CONNECT", "MINIO", "MINIO_CONSOLE", "PREFECT",
-                 "PREFECT_WORKER", "SERVING_API")
+PORT_SETTINGS = (
+    "POSTGRES",
+    "KAFKA",
+    "KAFKA_CONTROLLER",
+    "CONNECT",
+    "MINIO",
+    "MINIO_CONSOLE",
+    "PREFECT",
+    "PREFECT_WORKER",
+    "SERVING_API",
+)
 
 
 def free_port() -> int:
@@ -23,8 +32,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_tool(env: dict[str, str], *argv: str, check: bool = True, timeout: float = 600,
-             ) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    env: dict[str, str],
+    *argv: str,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
     """Run one of the platform's commands (from the same virtualenv) with `env`."""
     tool = BIN / argv[0]
     cmd = [str(tool), *argv[1:]] if tool.exists() else list(argv)
@@ -35,8 +48,9 @@ def run_tool(env: dict[str, str], *argv: str, check: bool = True, timeout: float
 
 
 @contextmanager
-def ephemeral_stack(root: Path, registry_path: Path, extra_env: dict[str, str] | None = None,
-                    keep: bool = False) -> Iterator[dict[str, str]]:
+def ephemeral_stack(
+    root: Path, registry_path: Path, extra_env: dict[str, str] | None = None, keep: bool = False
+) -> Iterator[dict[str, str]]:
     """Start a private stack under `root`; yield its full environment; stop and delete it after."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE_", "PYICEBERG_"))}
     env.update({"LAKEHOUSE_STACK_DIR": str(root / "state"), "LAKEHOUSE_REGISTRY_PATH": str(registry_path)})

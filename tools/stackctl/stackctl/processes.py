@@ -51,17 +51,29 @@ def port_free(host: str, port: int) -> bool:
 
 
 def start_detached(
-    argv: Sequence[str], *, log: Path, pidfile: Path, env: dict[str, str] | None = None,
-    cwd: Path | None = None, user: str | None = None,
+    argv: Sequence[str],
+    *,
+    log: Path,
+    pidfile: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
 ) -> int:
     """Start `argv` in its own session (as `user` if given), output appended to `log`; record its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
-            user=user, group=user, extra_groups=[] if user else None,
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
         )
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid
@@ -94,8 +106,9 @@ def _reap(pid: int) -> None:
         pass
 
 
-def wait_until(check: Callable[[], bool], *, what: str, timeout_s: float, log: Path | None = None,
-               pidfile: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool], *, what: str, timeout_s: float, log: Path | None = None, pidfile: Path | None = None
+) -> None:
     """Poll `check` until it returns True; fail naming `what` and the log on timeout or exit."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -26,8 +26,9 @@ def main() -> int:
     for spec in registry.tables:
         schema, table = spec.source.split(".")
         with psycopg.connect(settings.source.conninfo()) as conn:
-            pg_count = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
-                sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]  # type: ignore[index]
+            pg_count = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            ).fetchone()[0]  # type: ignore[index]
         try:
             silver = catalog.load_table(spec.iceberg)
         except NoSuchTableError:
@@ -45,9 +46,11 @@ def main() -> int:
     except NoSuchTableError:
         dead = 0
     print(f"dead letters: {dead} ({registry.lake.dead_letter_table})")
-    print(f'read it yourself: . .local/stack.env && .venv/bin/python -c "from pyiceberg.catalog import '
-          f"load_catalog; print(load_catalog('{registry.lake.catalog}').load_table('silver.orders').scan()"
-          f'.to_arrow().num_rows)"')
+    print(
+        f'read it yourself: . .local/stack.env && .venv/bin/python -c "from pyiceberg.catalog import '
+        f"load_catalog; print(load_catalog('{registry.lake.catalog}').load_table('silver.orders').scan()"
+        f'.to_arrow().num_rows)"'
+    )
     return 0 if all_equal else 1
 
 

@@ -35,8 +35,7 @@ Say = Callable[[str], None]
 
 def _jvm_paths(stack: StackSettings) -> dict[str, Path]:
     env = {**os.environ, "LAKEHOUSE_STACK_CACHE_DIR": str(stack.cache_dir)}
-    proc = subprocess.run([str(REPO_ROOT / "scripts/setup/jvm.sh"), "--paths"], capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run([str(REPO_ROOT / "scripts/setup/jvm.sh"), "--paths"], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise StackError(proc.stderr.strip() or "JVM bundles are not resolved; run: make setup")
     paths = {k: Path(v) for k, _, v in (line.partition("=") for line in proc.stdout.split())}
@@ -53,8 +52,9 @@ def make_context(stack: StackSettings) -> Context:
     pg_bin = Path(f"/usr/lib/postgresql/{versions()['POSTGRES_MAJOR']}/bin")
     if not (pg_bin / "postgres").exists():
         raise StackError(f"PostgreSQL server binaries are missing under {pg_bin}; run: make setup")
-    return Context(layout=layout, stack=stack, secrets=load_or_create_secrets(layout),
-                   jvm=_jvm_paths(stack), pg_bin=pg_bin)
+    return Context(
+        layout=layout, stack=stack, secrets=load_or_create_secrets(layout), jvm=_jvm_paths(stack), pg_bin=pg_bin
+    )
 
 
 @dataclass
@@ -71,8 +71,7 @@ class Stack:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         # The data stack first, then what runs on it (the worker registers deployments last).
-        self.components: list[Component] = [
-            cls(ctx) for cls in (*COMPONENTS, PrefectServer, ServingApi, PrefectWorker)]
+        self.components: list[Component] = [cls(ctx) for cls in (*COMPONENTS, PrefectServer, ServingApi, PrefectWorker)]
 
     def component(self, name: str) -> Component:
         for c in self.components:
@@ -104,8 +103,9 @@ class Stack:
             cwd = REPO_ROOT if component.user is None else Path("/")
             pid = start_detached(argv, log=log, pidfile=pidfile, env=env, cwd=cwd, user=component.user)
             say(f"{component.name}: started pid {pid}, waiting for health check (log: {log})")
-            wait_until(component.ready, what=component.name, timeout_s=self.ctx.stack.ready_timeout_s,
-                       log=log, pidfile=pidfile)
+            wait_until(
+                component.ready, what=component.name, timeout_s=self.ctx.stack.ready_timeout_s, log=log, pidfile=pidfile
+            )
         component.after_ready()
         say(f"{component.name}: healthy ({component.describe()})")
 
@@ -164,8 +164,11 @@ def stack_env_values(stack: Stack) -> dict[str, str]:
     warehouse = f"s3://{BUCKET}/warehouse"
     return {
         # libpq: psql with no arguments opens the source database.
-        "PGHOST": s.host, "PGPORT": str(s.postgres_port), "PGUSER": "lakehouse",
-        "PGPASSWORD": sec["owner"], "PGDATABASE": "shop",
+        "PGHOST": s.host,
+        "PGPORT": str(s.postgres_port),
+        "PGUSER": "lakehouse",
+        "PGPASSWORD": sec["owner"],
+        "PGDATABASE": "shop",
         # pyiceberg: load_catalog("default") opens the lake.
         "PYICEBERG_CATALOG__DEFAULT__TYPE": "sql",
         "PYICEBERG_CATALOG__DEFAULT__URI": catalog_uri,
@@ -176,29 +179,43 @@ def stack_env_values(stack: Stack) -> dict[str, str]:
         "PYICEBERG_CATALOG__DEFAULT__S3__REGION": "us-east-1",
         "PYICEBERG_CATALOG__DEFAULT__S3__PATH_STYLE_ACCESS": "true",
         # AWS SDK / boto3 / aws CLI conventions.
-        "AWS_ACCESS_KEY_ID": sec["minio_user"], "AWS_SECRET_ACCESS_KEY": sec["minio_password"],
-        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": minio.endpoint,
+        "AWS_ACCESS_KEY_ID": sec["minio_user"],
+        "AWS_SECRET_ACCESS_KEY": sec["minio_password"],
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": minio.endpoint,
         # The platform's settings (lib/lakehouse/settings.py).
         "LAKEHOUSE_REGISTRY_PATH": str(get_settings().registry_path.resolve()),
-        "LAKEHOUSE_SOURCE_HOST": s.host, "LAKEHOUSE_SOURCE_PORT": str(s.postgres_port),
-        "LAKEHOUSE_SOURCE_DATABASE": "shop", "LAKEHOUSE_SOURCE_USER": "lakehouse",
-        "LAKEHOUSE_SOURCE_PASSWORD": sec["owner"], "LAKEHOUSE_SOURCE_CDC_USER": "debezium",
+        "LAKEHOUSE_SOURCE_HOST": s.host,
+        "LAKEHOUSE_SOURCE_PORT": str(s.postgres_port),
+        "LAKEHOUSE_SOURCE_DATABASE": "shop",
+        "LAKEHOUSE_SOURCE_USER": "lakehouse",
+        "LAKEHOUSE_SOURCE_PASSWORD": sec["owner"],
+        "LAKEHOUSE_SOURCE_CDC_USER": "debezium",
         "LAKEHOUSE_SOURCE_CDC_PASSWORD": sec["cdc"],
-        "LAKEHOUSE_CATALOG_HOST": s.host, "LAKEHOUSE_CATALOG_PORT": str(s.postgres_port),
-        "LAKEHOUSE_CATALOG_DATABASE": "lakehouse_catalog", "LAKEHOUSE_CATALOG_USER": "lakehouse",
-        "LAKEHOUSE_CATALOG_PASSWORD": sec["owner"], "LAKEHOUSE_CATALOG_WAREHOUSE": warehouse,
-        "LAKEHOUSE_S3_ENDPOINT": minio.endpoint, "LAKEHOUSE_S3_ACCESS_KEY_ID": sec["minio_user"],
-        "LAKEHOUSE_S3_SECRET_ACCESS_KEY": sec["minio_password"], "LAKEHOUSE_S3_REGION": "us-east-1",
+        "LAKEHOUSE_CATALOG_HOST": s.host,
+        "LAKEHOUSE_CATALOG_PORT": str(s.postgres_port),
+        "LAKEHOUSE_CATALOG_DATABASE": "lakehouse_catalog",
+        "LAKEHOUSE_CATALOG_USER": "lakehouse",
+        "LAKEHOUSE_CATALOG_PASSWORD": sec["owner"],
+        "LAKEHOUSE_CATALOG_WAREHOUSE": warehouse,
+        "LAKEHOUSE_S3_ENDPOINT": minio.endpoint,
+        "LAKEHOUSE_S3_ACCESS_KEY_ID": sec["minio_user"],
+        "LAKEHOUSE_S3_SECRET_ACCESS_KEY": sec["minio_password"],
+        "LAKEHOUSE_S3_REGION": "us-east-1",
         "LAKEHOUSE_S3_BUCKET": BUCKET,
         "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         "LAKEHOUSE_CONNECT_URL": connect.url,
         "LAKEHOUSE_MERGE_SPARK_JARS_DIR": str(ctx.jvm["SPARK_DIR"]),
         "LAKEHOUSE_STACK_DIR": str(ctx.layout.root),
-        "LAKEHOUSE_SERVING_HOST": s.host, "LAKEHOUSE_SERVING_PORT": str(s.postgres_port),
-        "LAKEHOUSE_SERVING_DATABASE": SERVING_DB, "LAKEHOUSE_SERVING_USER": "lakehouse",
-        "LAKEHOUSE_SERVING_PASSWORD": sec["owner"], "LAKEHOUSE_SERVING_READER_USER": SERVING_READER,
+        "LAKEHOUSE_SERVING_HOST": s.host,
+        "LAKEHOUSE_SERVING_PORT": str(s.postgres_port),
+        "LAKEHOUSE_SERVING_DATABASE": SERVING_DB,
+        "LAKEHOUSE_SERVING_USER": "lakehouse",
+        "LAKEHOUSE_SERVING_PASSWORD": sec["owner"],
+        "LAKEHOUSE_SERVING_READER_USER": SERVING_READER,
         "LAKEHOUSE_SERVING_READER_PASSWORD": sec["serving_reader"],
-        "LAKEHOUSE_SERVING_API_HOST": s.host, "LAKEHOUSE_SERVING_API_PORT": str(s.serving_api_port),
+        "LAKEHOUSE_SERVING_API_HOST": s.host,
+        "LAKEHOUSE_SERVING_API_PORT": str(s.serving_api_port),
         # Prefect's client setting: `prefect` commands and flows talk to the local server.
         "PREFECT_API_URL": f"http://{s.host}:{s.prefect_port}/api",
         "SERVING_API_URL": f"http://{s.host}:{s.serving_api_port}",
@@ -207,7 +224,10 @@ def stack_env_values(stack: Stack) -> dict[str, str]:
 
 def write_stack_env(stack: Stack, say: Say) -> Path:
     path = stack.ctx.layout.stack_env
-    write_env_file(path, stack_env_values(stack),
-                   "Written by `make up`: source it to reach the local stack (psql, pyiceberg, make targets).")
+    write_env_file(
+        path,
+        stack_env_values(stack),
+        "Written by `make up`: source it to reach the local stack (psql, pyiceberg, make targets).",
+    )
     say(f"wrote {path} (source it: `. {os.path.relpath(path)}`)")
     return path
