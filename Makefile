@@ -107,6 +107,13 @@ test-unit: setup ## Unit tests only (milliseconds, no services)
 bench: setup ## Benchmark: raw Debezium->Kafka rate vs PostgreSQL->Iceberg rate, latency (BENCH_ROWS)
 	$(PY) -m bench.run --rows $(BENCH_ROWS) $(if $(BENCH_COMPRESSION),--compression $(BENCH_COMPRESSION))
 
+# `make soak SEED=42 DURATION=3600`: rounds of random workload and faults, each checked (tools/soak).
+SEED ?=
+.PHONY: soak
+soak: DURATION = 600
+soak: setup ## Randomized fault-injecting soak of a private stack (SEED, DURATION seconds); JSON in bench/results/
+	$(PY) -m soak.cli --duration $(DURATION) $(if $(SEED),--seed $(SEED))
+
 .PHONY: lint
 lint: setup ## ruff
 	$(VENV)/bin/ruff check lib tools services flows tests bench

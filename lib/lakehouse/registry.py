@@ -65,7 +65,11 @@ class TableSpec(_Frozen):
     primary_key: tuple[Identifier, ...] = Field(min_length=1)
     iceberg: str = Field(description="Iceberg namespace.table of the silver table")
     partition_by: tuple[str, ...] = ()
-    serve: bool = False
+    serve: bool = Field(
+        False,
+        description="the table feeds the gold tables and so the serving API: gold's inputs "
+        "must be exactly the registry's `serve: true` tables (checked when gold builds)",
+    )
 
     @field_validator("source", "iceberg")
     @classmethod
@@ -122,6 +126,10 @@ class Registry(_Frozen):
                     raise ValueError(f"two tables share {attr} {value!r}; each must appear once")
                 seen.add(value)
         return self
+
+    def served(self) -> list[TableSpec]:
+        """The tables marked `serve: true`: what gold reads and the serving API publishes."""
+        return [t for t in self.tables if t.serve]
 
     def topic(self, table: TableSpec) -> str:
         """The Kafka topic Debezium writes `table`'s changes to."""

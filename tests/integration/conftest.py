@@ -17,6 +17,8 @@ import psycopg
 import pytest
 import yaml
 from lakehouse.settings import Settings, get_settings
+from soak.workload import DDL as SOAK_DDL
+from soak.workload import TABLES as SOAK_TABLES
 from stackctl.ephemeral import ephemeral_stack, run_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +36,7 @@ LAB_TABLES = [
     {"source": "lab.edge_values", "primary_key": ["id"], "iceberg": "silver.edge_values"},
     {"source": "lab.phoenix", "primary_key": ["id"], "iceberg": "silver.phoenix"},
     {"source": "lab.gappy", "primary_key": ["id"], "iceberg": "silver.gappy"},
+    *SOAK_TABLES,  # the short soak round (test_soak.py) runs on this stack too
 ]
 
 
@@ -41,6 +44,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    # The soak kills and restarts components of the shared stack: it runs after everything else.
+    items.sort(key=lambda item: item.fspath.basename == "test_soak.py")
 
 
 @dataclass
@@ -124,6 +129,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             get_settings.cache_clear()
             lab_sql = Path(__file__).parent / "sql" / "lab.sql"
             handle.run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(lab_sql))
+            with psycopg.connect(handle.settings.source.conninfo(), autocommit=True) as conn:
+                conn.execute(SOAK_DDL)  # type: ignore[call-overload]
             handle.run("lakehouse-connectors", "apply")
             print(f"\nlocal stack up in {time.monotonic() - started:.0f}s under {root}", file=sys.stderr)
             yield handle

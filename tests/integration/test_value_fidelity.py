@@ -12,7 +12,7 @@ from typing import Any
 
 GOOD = (
     "INSERT INTO lab.edge_values VALUES (1, '13:45:30.123456', 1234567.89, '{1,2,NULL}', '{a,\"b,c\"}', "
-    "'{\"\\\\x00ff\"}', 'happy', '1 year 2 mons 3 days 04:05:06.789', "
+    "'{\"\\\\x00ff\"}', 'happy', '1 year 2 mons 3 days 04:36:48.601896', "
     "3.14159265358979323846264338327950288419716939937510, 12.34, '2024-02-29', '2024-02-29 12:00:00', "
     "'2024-02-29 12:00:00+00', '{2024-01-01,NULL}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}')"
 )
@@ -52,7 +52,7 @@ def test_edge_values_are_kept_exactly_or_dead_lettered_with_a_reason(
     assert good["t"] == ((13 * 60 + 45) * 60 + 30) * 1_000_000 + 123456
     assert good["m"] == Decimal("1234567.89")
     assert good["ints"] == [1, 2, None] and good["texts"] == ["a", "b,c"] and good["blobs"] == [b"\x00\xff"]
-    assert good["mood"] == "happy" and good["iv"] == "P1Y2M3DT4H5M6.789S"
+    assert good["mood"] == "happy" and good["iv"] == "P1Y2M3DT4H36M48.601896S"
     assert good["n"] == "3.14159265358979323846264338327950288419716939937510"
     assert good["dn"] == Decimal("12.34") and good["d"] == dt.date(2024, 2, 29)
     assert good["dates"] == [dt.date(2024, 1, 1), None]

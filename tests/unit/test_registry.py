@@ -71,3 +71,21 @@ def test_unknown_keys_and_bad_yaml_are_rejected() -> None:
 def test_missing_file_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="LAKEHOUSE_REGISTRY_PATH"):
         load_registry(tmp_path / "nope.yaml")
+
+
+def test_the_shipped_registry_serves_exactly_what_gold_reads() -> None:
+    """`serve: true` is read by gold: the registry and gold/definitions.py must agree."""
+    from pathlib import Path
+
+    from gold.build import check_served
+    from gold.definitions import INPUTS
+    from lakehouse.registry import RegistryError, load_registry
+
+    registry = load_registry(Path(__file__).resolve().parents[2] / "config" / "tables.yaml")
+    check_served(registry)
+    assert {t.source for t in registry.served()} == set(INPUTS.values())
+    changed = registry.model_copy(
+        update={"tables": tuple(t.model_copy(update={"serve": False}) for t in registry.tables)}
+    )
+    with pytest.raises(RegistryError, match="serve: true"):
+        check_served(changed)

@@ -41,6 +41,16 @@ _MONEY = (
 )
 
 
+# Debezium writes an interval's seconds through a double ("48.601895999S" for 48.601896 s);
+# PostgreSQL keeps microseconds, so rounding the seconds to 6 places restores the exact value.
+_SECONDS = "regexp_extract({raw}, '(-?[0-9]+([.][0-9]+)?)S$', 1)"
+_INTERVAL = (
+    "CASE WHEN {raw} RLIKE '[0-9]S$' THEN concat(regexp_extract({raw}, '^(.*[^-0-9.])-?[0-9.]+S$', 1), "
+    f"regexp_replace(CAST(CAST(ROUND(CAST({_SECONDS} AS DECIMAL(30,12)), 6) AS DECIMAL(30,6)) AS STRING), "
+    "'[.]?0+$', ''), 'S') ELSE {raw} END"
+)
+
+
 def _within(expr: str, bounds: tuple[int, int], raw_cast: str) -> str:
     low, high = bounds
     return f"CASE WHEN {raw_cast} BETWEEN {low} AND {high} THEN {expr} END"
@@ -110,7 +120,7 @@ def column_type(f: FieldSchema) -> ColumnType:
         # 'infinity' does not parse; a year beyond 9999 is written with a sign or five digits.
         return ColumnType("timestamp", "CASE WHEN {raw} RLIKE '^[0-9]{{4}}-' THEN CAST({raw} AS TIMESTAMP) END", _RANGE)
     if logical == _TIME + "Interval":
-        return ColumnType("string", "{raw}")
+        return ColumnType("string", _INTERVAL)
     if logical in (_TIME + "MicroTime", _TIME + "Time", _TIME + "NanoTime"):
         # Spark has no TIME type: time of day as a number in the unit Debezium sends.
         return ColumnType("bigint", "CAST({raw} AS BIGINT)")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from cdc_merge.checkpoint import load_table, run_with_commit_properties
-from lakehouse.registry import Registry
+from lakehouse.registry import Registry, RegistryError
 from lakehouse.settings import Settings
 from pyspark.sql import SparkSession
 
@@ -37,8 +37,22 @@ class GoldResult:
         return asdict(self)
 
 
+def check_served(registry: Registry) -> None:
+    """Gold reads exactly the registry's `serve: true` tables, or it does not build (contract 1)."""
+    served = {t.source for t in registry.served()}
+    inputs = set(INPUTS.values())
+    if served != inputs:
+        raise RegistryError(
+            f"table registry (LAKEHOUSE_REGISTRY_PATH): gold reads {sorted(inputs)} "
+            f"but `serve: true` marks {sorted(served)}; "
+            f"set serve: true on exactly the tables gold reads ({sorted(inputs - served)} missing, "
+            f"{sorted(served - inputs)} not read by gold), or change services/spark-jobs/gold/definitions.py"
+        )
+
+
 def input_snapshots(spark: SparkSession, registry: Registry, pins: dict[str, int] | None) -> dict[str, int]:
     """Silver table -> snapshot id to read: the pinned one, else the table's current snapshot."""
+    check_served(registry)
     out: dict[str, int] = {}
     for source in INPUTS.values():
         silver = registry.silver(registry.by_source(source))

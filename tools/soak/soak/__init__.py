@@ -1,0 +1,1 @@
+"""`make soak`: a randomized, fault-injecting soak the project runs on itself."""
