@@ -96,7 +96,6 @@ def run_soak(
     workload = SoakWorkload(settings.source.conninfo(), seed)
     workload.setup()
     tables = [t["source"] for t in TABLES]
-    catalog = open_catalog(settings)
     fault_counts: Counter[str] = Counter()
     started = time.monotonic()
     # Every fault kind is injected at least once, in a seeded order, then at random.
@@ -154,11 +153,11 @@ def run_soak(
             check = check_round(
                 settings.source.conninfo(),
                 settings.kafka.bootstrap_servers,
-                catalog,
+                open_catalog(settings),  # a new one each round: a PostgreSQL restart ends pooled sessions
                 TABLES,
                 registry.cdc.topic_prefix,
                 registry.lake.bronze_namespace,
-                registry.dead_letter,
+                registry.lake.dead_letter_table,
             )
             report.rows_compared += check.rows_compared
             report.bronze_offsets_checked = check.bronze_offsets
