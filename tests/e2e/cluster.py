@@ -38,7 +38,9 @@ class Tools:
     @classmethod
     def from_env(cls) -> Tools:
         v = load_versions()
-        cache = Path(os.environ.get("LAKEHOUSE_STACK_CACHE_DIR", Path.home() / ".cache" / "lakehouse")) / "kind"
+        from lakehouse.settings import StackSettings
+
+        cache = StackSettings().cache_dir / "kind"
         kind = os.environ.get("KIND_PATH") or str(cache / "bin" / f"kind-{v['KIND_VERSION']}" / "kind")
         kubectl = os.environ.get("KUBECTL_PATH") or str(
             cache / "bin" / f"kubernetes-{v['KUBERNETES_VERSION']}" / "kubectl"

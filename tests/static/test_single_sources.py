@@ -77,3 +77,23 @@ def test_repo_registry_tables_exist_in_the_demo_schema() -> None:
     sql = (REPO / "config" / "sql" / "10-shop-schema.sql").read_text()
     for t in load_registry(REPO / "config" / "tables.yaml").tables:
         assert f"CREATE TABLE IF NOT EXISTS {t.source} (" in sql, f"{t.source} is not created by the demo schema"
+
+
+def test_the_cache_directory_default_outside_python_is_the_settings_default() -> None:
+    """Shell and make run before the virtualenv exists, so they spell the default out: it must be the one
+    lib/lakehouse/settings.py (StackSettings.cache_dir) gives everything in Python."""
+    import re
+    from pathlib import Path
+
+    from lakehouse.settings import StackSettings
+
+    repo = Path(__file__).resolve().parents[2]
+    default = StackSettings.model_fields["cache_dir"].default
+    relative = default.relative_to(Path.home()).as_posix()
+    spelled = {
+        "scripts/setup/common.sh": r"\$\{LAKEHOUSE_STACK_CACHE_DIR:-\$HOME/([^}]+)\}",
+        "Makefile": r"\$\(or \$\(LAKEHOUSE_STACK_CACHE_DIR\),\$\(HOME\)/([^)]+)\)",
+    }
+    for path, pattern in spelled.items():
+        found = set(re.findall(pattern, (repo / path).read_text()))
+        assert found == {relative}, f"{path} spells the cache directory default as {found}, settings say ~/{relative}"

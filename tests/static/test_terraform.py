@@ -329,7 +329,9 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, 
 
 
 def _mirror_ready() -> bool:
-    cache = Path(os.environ.get("LAKEHOUSE_STACK_CACHE_DIR", Path.home() / ".cache" / "lakehouse")) / "terraform"
+    from lakehouse.settings import StackSettings
+
+    cache = StackSettings().cache_dir / "terraform"
     return (cache / "terraformrc").is_file()
 
 
