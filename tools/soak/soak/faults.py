@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from stackctl.ephemeral import BIN
+from stackctl.ephemeral import BIN, run_tool
 
 Say = Callable[[str], None]
 # kill -9 of the merge at a random moment or at a named point inside its commits; two merges
@@ -28,19 +28,8 @@ class Faults:
         self.env, self.stack_dir, self.rng, self.say = env, stack_dir, rng, say
         self.connector_restarts = 0
 
-    def _tool(
-        self, *argv: str, check: bool = True, timeout: float = 600, extra: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(BIN / argv[0]), *argv[1:]],
-            env={**self.env, **(extra or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr[-2000:]}")
-        return proc
+    def _tool(self, *argv: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return run_tool(self.env, *argv, check=check, timeout=timeout)
 
     def _pid(self, component: str) -> int:
         return int((self.stack_dir / "run" / f"{component}.pid").read_text().strip())
