@@ -177,8 +177,15 @@ TF_STATE ?= $(CURDIR)/$(TF_DIR)/.state/$(KUBE_CONTEXT).tfstate
 # Every terraform call uses the pinned binary and the offline provider mirror, and the kubectl
 # that `make kind-up` built (same minor as the cluster) when there is one.
 KIND_K8S_BIN := $(or $(LAKEHOUSE_STACK_CACHE_DIR),$(HOME)/.cache/lakehouse)/kind/bin/kubernetes-$(KUBERNETES_VERSION)
-TF := PATH="$(KIND_K8S_BIN):$$PATH" TF_CLI_CONFIG_FILE=$(TF_CACHE)/terraformrc TF_IN_AUTOMATION=1 $(TF_CACHE)/bin/$(TERRAFORM_VERSION)/terraform
+TF_ENV := PATH="$(KIND_K8S_BIN):$$PATH" TF_CLI_CONFIG_FILE=$(TF_CACHE)/terraformrc TF_IN_AUTOMATION=1
+TF_BIN := $(TF_CACHE)/bin/$(TERRAFORM_VERSION)/terraform
+TF := $(TF_ENV) $(TF_BIN)
 TF_DEPLOY_VARS = -var 'kube_context=$(KUBE_CONTEXT)' -var 'overlay=$(OVERLAY)' -var 'kubeconfig_path=$(KUBECONFIG_PATH)' $(TF_VARS)
+# The guard rails (scripts/terraform/deploy.sh): the kind overlay only on a kind cluster; on any
+# other context the plan is shown and applied after a "yes", or with AUTO_APPROVE=1.
+AUTO_APPROVE ?= 0
+TF_GUARDED = $(TF_ENV) TERRAFORM=$(TF_BIN) TF_DIR=$(TF_DIR) KUBE_CONTEXT=$(KUBE_CONTEXT) \
+	KUBECONFIG_PATH=$(KUBECONFIG_PATH) OVERLAY=$(OVERLAY) AUTO_APPROVE=$(AUTO_APPROVE) scripts/terraform/deploy.sh
 
 .PHONY: setup-deploy
 setup-deploy: ## Terraform and its providers for offline use (built from Go modules, cached)
@@ -191,12 +198,12 @@ tf-validate: setup-deploy ## terraform init (offline mirror) + validate + fmt -c
 	$(TF) fmt -check -recursive $(TF_DIR)
 
 .PHONY: deploy
-deploy: setup-deploy ## Deploy the platform onto KUBE_CONTEXT with overlay OVERLAY (kind-lakehouse / kind)
+deploy: setup-deploy ## Deploy onto KUBE_CONTEXT with overlay OVERLAY (kind-lakehouse / kind); plan + "yes" off kind, or AUTO_APPROVE=1
 	@mkdir -p $(dir $(TF_STATE))
 	$(TF) -chdir=$(TF_DIR) init -input=false -reconfigure -lockfile=readonly -backend-config='path=$(TF_STATE)'
-	$(TF) -chdir=$(TF_DIR) apply -input=false -auto-approve $(TF_DEPLOY_VARS)
+	@$(TF_GUARDED) apply $(TF_DEPLOY_VARS)
 
 .PHONY: destroy
 destroy: setup-deploy ## Tear down what `make deploy` created on KUBE_CONTEXT (data volumes included)
 	$(TF) -chdir=$(TF_DIR) init -input=false -reconfigure -lockfile=readonly -backend-config='path=$(TF_STATE)'
-	$(TF) -chdir=$(TF_DIR) destroy -input=false -auto-approve $(TF_DEPLOY_VARS)
+	@$(TF_GUARDED) destroy $(TF_DEPLOY_VARS)

@@ -3,8 +3,9 @@
 The flow run creates a Job whose pod is the Spark driver (the Spark image running the same
 CLI as locally, e.g. `lakehouse-merge catch-up --output json`); with the cluster's
 LAKEHOUSE_MERGE_SPARK_MASTER (k8s://...) the driver starts executor pods itself. The pod
-takes its settings from the same ConfigMap and Secret as every platform pod, so nothing
-secret is copied into the Job object. A deleted driver pod is replaced by the Job
+takes its settings from the same ConfigMap as every platform pod and, from the Secret, only
+the keys of the settings areas its CLI loads (`lakehouse.settings.JOB_AREAS`), referred to
+by name: nothing secret is copied into the Job object. A deleted driver pod is replaced by the Job
 controller (backoffLimit) and the merge resumes from its Iceberg checkpoint.
 """
 
@@ -16,7 +17,7 @@ import uuid
 from typing import Any
 
 from kubernetes_asyncio import client, config
-from lakehouse.settings import Settings
+from lakehouse.settings import JOB_AREAS, Settings, secret_env_vars
 from prefect.logging import get_run_logger
 
 from flows.jobs import JobFailed, last_json_result
@@ -27,6 +28,16 @@ SECRETS = "lakehouse-secrets"
 SERVICE_ACCOUNT = "spark"
 REGISTRY_CONFIGMAP = "lakehouse-registry"
 REGISTRY_DIR = "/etc/lakehouse/registry"
+
+
+def secret_env(argv: list[str]) -> list[dict[str, Any]]:
+    """`env` entries giving the job the Secret keys its CLI needs, and no others."""
+    if argv[0] not in JOB_AREAS:
+        raise JobFailed(f"{argv[0]} is not a batch job of the platform (known: {', '.join(sorted(JOB_AREAS))})")
+    return [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": SECRETS, "key": key}}}
+        for key in secret_env_vars(*JOB_AREAS[argv[0]])
+    ]
 
 
 def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, Any]:
@@ -64,11 +75,9 @@ def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, An
                             "name": "driver",
                             "image": settings.flows.spark_image,
                             "args": argv,
-                            "envFrom": [
-                                {"configMapRef": {"name": SETTINGS_CONFIGMAP}},
-                                {"secretRef": {"name": SECRETS}},
-                            ],
+                            "envFrom": [{"configMapRef": {"name": SETTINGS_CONFIGMAP}}],
                             "env": [
+                                *secret_env(argv),
                                 {
                                     "name": "LAKEHOUSE_MERGE_DRIVER_HOST",
                                     "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},

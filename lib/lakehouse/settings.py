@@ -40,8 +40,9 @@ class SourceDbSettings(BaseSettings):
     database: str = Field("shop", description="database holding the captured schemas")
     user: str = Field("lakehouse", description="owner role: creates schema objects, manages the publication")
     password: SecretStr = Field(description="password of `user`")
+    # Its password is not a setting: only the Connect worker reads it, from a file (see
+    # ConnectSettings.secrets_dir), so no config and no other process holds it.
     cdc_user: str = Field("debezium", description="replication role Debezium connects as")
-    cdc_password: SecretStr = Field(description="password of `cdc_user`")
 
     def conninfo(self, *, database: str | None = None) -> str:
         """libpq connection string for the owner role."""
@@ -79,7 +80,8 @@ class S3Settings(BaseSettings):
 
     model_config = _config("S3_")
     endpoint: str = Field(description="S3 endpoint URL, e.g. http://127.0.0.1:9000")
-    access_key_id: str = Field(description="S3 access key id")
+    # Not secret by itself, but a credential's half: it travels in the Secret with its key.
+    access_key_id: str = Field(description="S3 access key id", json_schema_extra={"secret": True})
     secret_access_key: SecretStr = Field(description="S3 secret access key")
     region: str = Field("us-east-1", description="S3 region name")
     bucket: str = Field("lake", description="bucket holding the warehouse")
@@ -90,6 +92,13 @@ class KafkaSettings(BaseSettings):
 
     model_config = _config("KAFKA_")
     bootstrap_servers: str = Field(description="comma-separated host:port list")
+
+
+# The file in ConnectSettings.secrets_dir holding the CDC role's password: named as the key of
+# Secret lakehouse-secrets that Kafka Connect's pod mounts there.
+CDC_PASSWORD_FILE = "LAKEHOUSE_SOURCE_CDC_PASSWORD"
+# The worker's config provider the connector config refers through (config.providers=dir).
+CONNECT_CONFIG_PROVIDER = "dir"
 
 
 class ConnectSettings(BaseSettings):
@@ -103,6 +112,13 @@ class ConnectSettings(BaseSettings):
         gt=0,
         description="how long `lakehouse-connectors apply`/`resnapshot` follow an incremental snapshot before failing",
     )
+    secrets_dir: str = Field(
+        "/etc/kafka-connect/secrets",
+        description="directory, as the Connect worker sees it, holding the file "
+        f"`{CDC_PASSWORD_FILE}` (the CDC role's password); the connector config refers to it "
+        "through Kafka's DirectoryConfigProvider `dir`, so Connect's REST API and config topic "
+        "never hold the password",
+    )
     snapshot_mode: str = Field("initial", description="Debezium snapshot.mode")
     heartbeat_interval_ms: int = Field(10_000, ge=1000, description="Debezium heartbeat.interval.ms")
     producer_compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = Field(
@@ -110,6 +126,10 @@ class ConnectSettings(BaseSettings):
         description="compression of the connector's Kafka producer, with records batched for up "
         "to 20 ms (none: Kafka's defaults, no compression)",
     )
+
+    def cdc_password_reference(self) -> str:
+        """The connector config's `database.password`: a reference the worker resolves, not the value."""
+        return f"${{{CONNECT_CONFIG_PROVIDER}:{self.secrets_dir}:{CDC_PASSWORD_FILE}}}"
 
 
 class MergeSettings(BaseSettings):
@@ -324,6 +344,28 @@ class Settings(BaseSettings):
     def registry(self) -> Registry:
         """The table registry this configuration points at (parsed once per path)."""
         return _registry(self.registry_path.resolve())
+
+
+# The areas each batch job's CLI loads at start-up. A job's pod in the cluster receives the secret
+# keys of exactly these areas (flows/kubernetes_jobs.py), so keep the CLIs' require() on them.
+JOB_AREAS: dict[str, tuple[str, ...]] = {
+    "lakehouse-merge": ("catalog", "s3", "kafka", "merge"),
+    "lakehouse-gold": ("catalog", "s3", "merge", "serving"),
+    "lakehouse-maintain": ("catalog", "s3", "merge", "flows"),
+}
+
+
+def secret_env_vars(*areas: str) -> list[str]:
+    """The environment names of the secret fields of `areas`: what a process loading them needs from a Secret."""
+    names: list[str] = []
+    for area in areas:
+        cls = _AREAS[area]
+        prefix = cls.model_config.get("env_prefix", "")
+        for field, info in cls.model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if "SecretStr" in str(info.annotation) or extra.get("secret"):
+                names.append(f"{prefix}{field}".upper())
+    return sorted(set(names))
 
 
 def env_var_names() -> set[str]:

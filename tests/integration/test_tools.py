@@ -1,8 +1,14 @@
 """The operator-facing commands against the real stack: connector tool, stack control, stack.env."""
 
 import json
+import stat
 import subprocess
+import urllib.request
+import uuid
+from pathlib import Path
 from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
 
 from tests.integration.conftest import REPO
 
@@ -14,6 +20,35 @@ def test_apply_is_idempotent_and_status_reports_running(stack: Any) -> None:
     status = stack.run("lakehouse-connectors", "status", "--output", "json")
     st = json.loads(status.stdout)
     assert st["connector"]["state"] == "RUNNING" and [t["state"] for t in st["tasks"]] == ["RUNNING"]
+
+
+def test_cdc_password_is_held_by_no_connector_config(stack: Any) -> None:
+    """Connect's REST API and its config topic hold a reference; only the worker's file the value."""
+    secret_file = Path(stack.env["LAKEHOUSE_CONNECT_SECRETS_DIR"]) / "LAKEHOUSE_SOURCE_CDC_PASSWORD"
+    password = secret_file.read_text()
+    assert len(password) >= 16 and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    connect = stack.env["LAKEHOUSE_CONNECT_URL"]
+    with urllib.request.urlopen(f"{connect}/connectors?expand=info&expand=status", timeout=10) as resp:
+        answer = resp.read().decode()
+    assert password not in answer and "${dir:" in answer and '"state":"RUNNING"' in answer.replace(" ", "")
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.env["LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS"],
+            "group.id": f"config-topic-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition("_connect-configs", 0, 0)])
+        records: list[bytes] = []
+        while (msg := consumer.poll(5)) is not None:
+            if msg.error() is None and msg.value():
+                records.append(msg.value())
+    finally:
+        consumer.close()
+    assert records and not [r for r in records if password.encode() in r]
+    assert any(b"${dir:" in r for r in records)
 
 
 def test_invalid_connector_config_names_every_bad_key(stack: Any) -> None:
@@ -31,11 +66,11 @@ def test_unreachable_connect_and_missing_settings_fail_clearly(stack: Any) -> No
         "lakehouse-connectors", "status", check=False, extra_env={"LAKEHOUSE_CONNECT_URL": "http://127.0.0.1:9"}
     )
     assert down.returncode == 1 and "cannot reach Kafka Connect at http://127.0.0.1:9" in down.stderr
-    env = {k: v for k, v in stack.env.items() if k != "LAKEHOUSE_SOURCE_CDC_PASSWORD"}
+    env = {k: v for k, v in stack.env.items() if k != "LAKEHOUSE_SOURCE_PASSWORD"}
     missing = subprocess.run(
         [str(REPO / ".venv/bin/lakehouse-connectors"), "render"], env=env, capture_output=True, text=True
     )
-    assert missing.returncode == 2 and "LAKEHOUSE_SOURCE_CDC_PASSWORD is not set" in missing.stderr
+    assert missing.returncode == 2 and "LAKEHOUSE_SOURCE_PASSWORD is not set" in missing.stderr
 
 
 def test_restart_waits_for_running(stack: Any) -> None:

@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lakehouse.settings import env_var_names
+from lakehouse.settings import CDC_PASSWORD_FILE, env_var_names
 from lakehouse.versions import versions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,8 +46,9 @@ def test_checksum_locks_match_the_versions_file(bundle: str, jar: str) -> None:
         assert re.fullmatch(r"[0-9a-f]{64}", digest) and name.endswith(".jar")
 
 
-# Variables that are not platform configuration: test switches.
-NOT_SETTINGS = {"LAKEHOUSE_TEST_KEEP_STACK", "LAKEHOUSE_E2E_KEEP_CLUSTER"}
+# Variables that are not platform configuration: test switches, and the CDC password, a Secret
+# key the Connect worker reads as a file (lakehouse.settings.CDC_PASSWORD_FILE).
+NOT_SETTINGS = {"LAKEHOUSE_TEST_KEEP_STACK", "LAKEHOUSE_E2E_KEEP_CLUSTER", CDC_PASSWORD_FILE}
 
 
 def test_every_lakehouse_variable_in_the_repo_is_a_setting() -> None:

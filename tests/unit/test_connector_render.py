@@ -11,7 +11,6 @@ REPO = Path(__file__).resolve().parents[2]
 def settings(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("LAKEHOUSE_REGISTRY_PATH", str(REPO / "config" / "tables.yaml"))
     monkeypatch.setenv("LAKEHOUSE_SOURCE_PASSWORD", "owner-secret")
-    monkeypatch.setenv("LAKEHOUSE_SOURCE_CDC_PASSWORD", "cdc-secret")
     monkeypatch.setenv("LAKEHOUSE_CONNECT_URL", "http://connect:8083")
     return get_settings().require("source", "connect")
 
@@ -22,7 +21,9 @@ def test_config_is_rendered_from_the_registry(settings) -> None:  # type: ignore
     assert cfg["plugin.name"] == "pgoutput"
     assert cfg["slot.name"] == "lakehouse_shop" and cfg["publication.name"] == "lakehouse_shop"
     assert cfg["table.include.list"] == "shop.customers,shop.products,shop.orders,shop.order_items"
-    assert cfg["database.user"] == "debezium" and cfg["database.password"] == "cdc-secret"
+    # the worker resolves the password from its mounted secret file: the config holds a reference
+    assert cfg["database.user"] == "debezium"
+    assert cfg["database.password"] == "${dir:/etc/kafka-connect/secrets:LAKEHOUSE_SOURCE_CDC_PASSWORD}"
     assert cfg["heartbeat.interval.ms"] == "10000" and "lakehouse_cdc.heartbeat" in cfg["heartbeat.action.query"]
     assert cfg["tombstones.on.delete"] == "true"
     assert all(isinstance(v, str) for v in cfg.values())

@@ -44,7 +44,9 @@ def test_each_table_has_its_own_limit() -> None:
     assert merge_limit_name("shop.orders") != merge_limit_name("shop.order_items")
 
 
-def test_driver_job_takes_settings_from_the_shared_configmap_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_driver_job_takes_settings_from_the_shared_configmap_and_only_its_secret_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from lakehouse.settings import Settings
 
     monkeypatch.setenv("LAKEHOUSE_FLOWS_SPARK_IMAGE", "lakehouse/spark-jobs:0.1.0")
@@ -55,13 +57,46 @@ def test_driver_job_takes_settings_from_the_shared_configmap_and_secret(monkeypa
     assert container["image"] == "lakehouse/spark-jobs:0.1.0"
     assert container["args"] == ["lakehouse-merge", "catch-up", "--output", "json"]
     assert {"configMapRef": {"name": "lakehouse-settings"}} in container["envFrom"]
-    assert {"secretRef": {"name": "lakehouse-secrets"}} in container["envFrom"]
-    assert not any("PASSWORD" in e["name"] for e in container.get("env", []))
+    assert not [e for e in container["envFrom"] if "secretRef" in e]  # never the whole Secret
+    secrets = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert secrets == {
+        key: {"name": "lakehouse-secrets", "key": key}
+        for key in ("LAKEHOUSE_CATALOG_PASSWORD", "LAKEHOUSE_S3_ACCESS_KEY_ID", "LAKEHOUSE_S3_SECRET_ACCESS_KEY")
+    }
+    assert not [e for e in container["env"] if "value" in e and "PASSWORD" in e["name"]]  # no value inline
     assert pod["serviceAccountName"] == "spark" and pod["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] >= 1  # a deleted driver pod is replaced
     # Executors are owned by the driver pod (spark.kubernetes.driver.pod.name): none outlives it.
     pod_name = next(e for e in container["env"] if e["name"] == "LAKEHOUSE_MERGE_DRIVER_POD_NAME")
     assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_each_job_gets_the_secret_keys_of_the_settings_areas_it_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakehouse.settings import Settings
+
+    from flows.jobs import JobFailed
+
+    monkeypatch.setenv("LAKEHOUSE_FLOWS_SPARK_IMAGE", "lakehouse/spark-jobs:0.1.0")
+
+    def keys(argv: list[str]) -> set[str]:
+        env = job_manifest(Settings(), argv, "j")["spec"]["template"]["spec"]["containers"][0]["env"]
+        return {e["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
+
+    gold = keys(["lakehouse-gold", "run"])
+    assert {"LAKEHOUSE_SERVING_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD"} <= gold
+    assert keys(["lakehouse-maintain", "run"]) == keys(["lakehouse-merge", "catch-up"])
+    for argv in (["lakehouse-gold", "run"], ["lakehouse-merge", "catch-up"], ["lakehouse-maintain", "run"]):
+        # nobody gets the source owner's, the CDC role's or an admin's credentials
+        assert not keys(argv) & {
+            "LAKEHOUSE_SOURCE_PASSWORD",
+            "LAKEHOUSE_SOURCE_CDC_PASSWORD",
+            "POSTGRES_SUPERUSER_PASSWORD",
+            "MINIO_ROOT_PASSWORD",
+        }
+    with pytest.raises(JobFailed, match="lakehouse-unknown is not a batch job"):
+        job_manifest(Settings(), ["lakehouse-unknown"], "j")
 
 
 def test_the_result_is_the_last_json_line_not_a_spark_progress_line() -> None:

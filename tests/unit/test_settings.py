@@ -9,7 +9,6 @@ def test_missing_variables_are_all_named(monkeypatch: pytest.MonkeyPatch) -> Non
     text = str(exc.value)
     for var in (
         "LAKEHOUSE_SOURCE_PASSWORD",
-        "LAKEHOUSE_SOURCE_CDC_PASSWORD",
         "LAKEHOUSE_S3_ACCESS_KEY_ID",
         "LAKEHOUSE_S3_SECRET_ACCESS_KEY",
     ):
@@ -25,7 +24,6 @@ def test_bad_value_names_variable_and_value(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_secrets_are_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_SOURCE_PASSWORD", "hunter2")
-    monkeypatch.setenv("LAKEHOUSE_SOURCE_CDC_PASSWORD", "hunter3")
     source = get_settings().source
     assert "hunter2" not in repr(source)
     assert "password=hunter2" in source.conninfo()
@@ -49,3 +47,8 @@ def test_env_var_names_cover_every_field() -> None:
         "LAKEHOUSE_CATALOG_WAREHOUSE",
     } <= names
     assert all(n.startswith("LAKEHOUSE_") and n.isupper() for n in names)
+
+
+def test_no_setting_holds_the_cdc_password() -> None:
+    # Only the Connect worker reads it, from its mounted file: no other process needs it.
+    assert not [n for n in env_var_names() if "CDC_PASSWORD" in n]

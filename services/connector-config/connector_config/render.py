@@ -28,7 +28,9 @@ def render_config(registry: Registry, source: SourceDbSettings, connect: Connect
         "database.hostname": source.host,
         "database.port": str(source.port),
         "database.user": source.cdc_user,
-        "database.password": source.cdc_password.get_secret_value(),
+        # A reference the worker resolves from its mounted file (config.providers=dir): the
+        # password itself never enters Connect's config topic or its REST answers.
+        "database.password": connect.cdc_password_reference(),
         "database.dbname": source.database,
         "topic.prefix": cdc.topic_prefix,
         "slot.name": cdc.slot,

@@ -10,7 +10,7 @@ import time
 
 from lakehouse.logs import configure_logging, get_logger
 from lakehouse.registry import RegistryError
-from lakehouse.settings import ConfigError, get_settings
+from lakehouse.settings import JOB_AREAS, ConfigError, get_settings
 
 log = get_logger("cdc-merge")
 EXIT_GAP = 3
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = get_settings().require("catalog", "s3", "kafka", "merge")
+        settings = get_settings().require(*JOB_AREAS["lakehouse-merge"])
         configure_logging(settings.log_level)
         registry = settings.registry()
         tables = [registry.by_source(t) for t in args.table] if args.table else None

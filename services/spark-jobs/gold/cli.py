@@ -9,7 +9,7 @@ from datetime import datetime
 
 from lakehouse.logs import configure_logging, get_logger
 from lakehouse.registry import RegistryError
-from lakehouse.settings import ConfigError, get_settings
+from lakehouse.settings import JOB_AREAS, ConfigError, get_settings
 
 log = get_logger("gold")
 
@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
     try:
-        settings = get_settings().require("catalog", "s3", "merge", *(("serving",) if args.action == "run" else ()))
+        settings = get_settings().require(
+            *(a for a in JOB_AREAS["lakehouse-gold"] if a != "serving" or args.action == "run")
+        )
         configure_logging(settings.log_level)
         settings.registry()
     except (ConfigError, RegistryError) as exc:

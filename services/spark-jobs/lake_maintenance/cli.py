@@ -8,7 +8,7 @@ import sys
 
 from lakehouse.logs import configure_logging, get_logger
 from lakehouse.registry import RegistryError
-from lakehouse.settings import ConfigError, get_settings
+from lakehouse.settings import JOB_AREAS, ConfigError, get_settings
 
 log = get_logger("lake-maintenance")
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--output", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
     try:
-        settings = get_settings().require("catalog", "s3", "merge", "flows")
+        settings = get_settings().require(*JOB_AREAS["lakehouse-maintain"])
         configure_logging(settings.log_level)
         registry = settings.registry()
         tables = [registry.by_source(t) for t in args.table] if args.table else None

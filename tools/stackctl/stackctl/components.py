@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 from confluent_kafka.admin import AdminClient
-from lakehouse.settings import StackSettings
+from lakehouse.settings import CDC_PASSWORD_FILE, CONNECT_CONFIG_PROVIDER, StackSettings
 
 from stackctl.layout import Layout
 from stackctl.processes import StackError
@@ -104,6 +104,21 @@ def _write_log4j(path: Path) -> Path:
         "logger.debezium.name = io.debezium\nlogger.debezium.level = INFO\n"
     )
     return path
+
+
+DIRECTORY_CONFIG_PROVIDER = "org.apache.kafka.common.config.provider.DirectoryConfigProvider"
+
+
+def _write_connect_secrets(directory: Path, files: dict[str, str]) -> Path:
+    """One private file per secret, its whole content the value (the provider does not trim)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for name, value in files.items():
+        path = directory / name
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(value)
+    return directory
 
 
 def _write_properties(path: Path, props: dict[str, object]) -> Path:
@@ -354,6 +369,7 @@ class Connect(Component):
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(self.ctx.jvm["DEBEZIUM_POSTGRES_DIR"])
+        secrets_dir = _write_connect_secrets(layout.connect_secrets(), {CDC_PASSWORD_FILE: self.ctx.secrets["cdc"]})
         props = _write_properties(
             layout.conf("connect-worker.properties"),
             {
@@ -375,6 +391,10 @@ class Connect(Component):
                 "rest.advertised.port": s.connect_port,
                 "plugin.path": plugins,
                 "plugin.discovery": "hybrid_warn",
+                # Connector configs refer to secrets as ${dir:<dir>:<file>}, resolved here.
+                "config.providers": CONNECT_CONFIG_PROVIDER,
+                f"config.providers.{CONNECT_CONFIG_PROVIDER}.class": DIRECTORY_CONFIG_PROVIDER,
+                f"config.providers.{CONNECT_CONFIG_PROVIDER}.param.allowed.paths": secrets_dir,
             },
         )
         log4j = _write_log4j(layout.conf("log4j2.properties"))

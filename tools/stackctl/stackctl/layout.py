@@ -34,6 +34,10 @@ class Layout:
     def conf(self, name: str) -> Path:
         return self.root / "conf" / name
 
+    def connect_secrets(self) -> Path:
+        """The directory the Connect worker's DirectoryConfigProvider reads secrets from."""
+        return self.root / "secrets" / "connect"
+
     @property
     def stack_env(self) -> Path:
         return self.root / "stack.env"

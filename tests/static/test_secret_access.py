@@ -1,0 +1,114 @@
+"""Who can read which secret key: every workload of each overlay, the flow-run pods Prefect's
+Kubernetes worker creates from the base job template, and the Spark driver Jobs the flows create.
+
+The matrix below is the contract (docs/kubernetes.md, "The secrets contract"); a workload that
+gains a key, or any that takes a whole Secret, fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
+from lakehouse.settings import JOB_AREAS, Settings
+
+from tests.static.test_k8s_manifests import OVERLAYS, containers, generated, name_of, pod_specs, render
+
+pytestmark = pytest.mark.static
+
+WHOLE = "<every key>"
+ADMIN_KEYS = {"POSTGRES_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+S3 = {"LAKEHOUSE_S3_ACCESS_KEY_ID", "LAKEHOUSE_S3_SECRET_ACCESS_KEY"}
+# workload -> the keys of Secret lakehouse-secrets it can read (env, envFrom or volume).
+EXPECTED: dict[str, set[str]] = {
+    "StatefulSet/postgres": {"POSTGRES_SUPERUSER_PASSWORD"},
+    "Job/postgres-init": {
+        "POSTGRES_SUPERUSER_PASSWORD",
+        "LAKEHOUSE_SOURCE_PASSWORD",
+        "LAKEHOUSE_SOURCE_CDC_PASSWORD",
+        "LAKEHOUSE_CATALOG_PASSWORD",
+        "LAKEHOUSE_SERVING_PASSWORD",
+        "LAKEHOUSE_SERVING_READER_PASSWORD",
+    },
+    "StatefulSet/minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
+    "Job/minio-setup": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", *S3},
+    "Deployment/kafka-connect": {"LAKEHOUSE_SOURCE_CDC_PASSWORD"},
+    "Job/connector-config": {"LAKEHOUSE_SOURCE_PASSWORD"},
+    "Deployment/serving-api": {"LAKEHOUSE_SERVING_READER_PASSWORD"},
+    "StatefulSet/kafka": set(),
+    "Deployment/prefect-server": set(),
+    "Deployment/prefect-worker": set(),
+    "Job/prefect-deploy": set(),
+    # flow runs check quality in-process: the source, and silver through the catalog and S3
+    "flow-run pod": {"LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD", *S3},
+    "driver lakehouse-merge": {"LAKEHOUSE_CATALOG_PASSWORD", *S3},
+    "driver lakehouse-maintain": {"LAKEHOUSE_CATALOG_PASSWORD", *S3},
+    "driver lakehouse-gold": {
+        "LAKEHOUSE_CATALOG_PASSWORD",
+        "LAKEHOUSE_SERVING_PASSWORD",
+        "LAKEHOUSE_SERVING_READER_PASSWORD",
+        *S3,
+    },
+}
+
+
+def readable(spec: dict[str, Any]) -> set[str]:
+    """The secret keys a pod spec can read; WHOLE when it takes a whole Secret."""
+    keys: set[str] = set()
+    for c in containers(spec):
+        for src in c.get("envFrom", []):
+            if "secretRef" in src:
+                keys.add(WHOLE)
+        for env in c.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                keys.add(ref["key"])
+    for vol in spec.get("volumes", []):
+        sources = [vol["secret"]] if "secret" in vol else []
+        sources += [s["secret"] for s in vol.get("projected", {}).get("sources", []) if "secret" in s]
+        for src in sources:
+            keys |= {item["key"] for item in src["items"]} if src.get("items") else {WHOLE}
+    return keys
+
+
+def flow_run_pod_spec(template: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec Prefect's Kubernetes worker submits for a flow run of a `*/kubernetes` deployment."""
+    from prefect.client.schemas.objects import FlowRun
+    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
+    values = {"image": "lakehouse/flows:0.1.0", "env": {"LAKEHOUSE_FLOWS_JOB_RUNNER": "kubernetes"}}
+    # No block or variable references to resolve: the client is never used.
+    config = asyncio.run(KubernetesWorkerJobConfiguration.from_template_and_values(template, values, client=object()))
+    config.prepare_for_flow_run(FlowRun(flow_id=uuid.uuid4(), name="secret-access"))
+    return config.job_manifest["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def access_matrix(objs: list[dict[str, Any]]) -> dict[str, set[str]]:
+    from flows.kubernetes_jobs import job_manifest
+
+    matrix = {name_of(workload): readable(spec) for workload, spec, _ in pod_specs(objs)}
+    template = json.loads(generated(objs, "prefect-base-job-template")[0]["data"]["base-job-template.json"])
+    matrix["flow-run pod"] = readable(flow_run_pod_spec(template))
+    settings = Settings()
+    for cli in JOB_AREAS:
+        job = job_manifest(settings, [cli, "run"], "secret-access")
+        matrix[f"driver {cli}"] = readable(job["spec"]["template"]["spec"])
+    return matrix
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workload_reads_only_the_secret_keys_it_uses(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_FLOWS_SPARK_IMAGE", "lakehouse/spark-jobs:0.1.0")
+    matrix = access_matrix(render(overlay))
+    table = "\n".join(f"  {w:32} {', '.join(sorted(k)) or '-'}" for w, k in sorted(matrix.items()))
+    whole = [w for w, keys in matrix.items() if WHOLE in keys]
+    assert not whole, f"overlay {overlay}: {whole} take a whole Secret; name the keys:\n{table}"
+    assert matrix == EXPECTED, f"overlay {overlay}: who reads what differs from the contract:\n{table}"
+
+
+def test_admin_credentials_reach_only_the_servers_and_their_setup_jobs() -> None:
+    holders = {w for w, keys in EXPECTED.items() if keys & ADMIN_KEYS}
+    assert holders == {"StatefulSet/postgres", "Job/postgres-init", "StatefulSet/minio", "Job/minio-setup"}
