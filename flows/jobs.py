@@ -8,7 +8,6 @@ is what the flow records; its log lines go to the flow run's log as they come.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -18,11 +17,11 @@ from typing import Any
 from lakehouse.settings import Settings
 from prefect.logging import get_run_logger
 
+from flows.job_results import JobFailed, last_json_result
+
+__all__ = ["JobFailed", "last_json_result", "run_job", "run_local_job"]
+
 BIN = Path(sys.executable).parent
-
-
-class JobFailed(RuntimeError):
-    """A job exited non-zero; the message carries its exit code and the tail of its log."""
 
 
 def run_job(settings: Settings, argv: list[str], *, timeout_s: float = 3600) -> Any:
@@ -64,20 +63,3 @@ def run_local_job(argv: list[str], *, timeout_s: float) -> Any:
     if proc.returncode != 0:
         raise JobFailed(f"{argv[0]} exited {proc.returncode}:\n" + "\n".join(tail[-20:]))
     return last_json_result(out, argv[0])
-
-
-def last_json_result(output: str, what: str) -> Any:
-    """The last line of `output` that is a JSON object or array: the CLI's result.
-
-    Pod logs interleave stdout with stderr, where Spark prints progress lines that also start
-    with `[` (`[Stage 3:> ...`), so a line counts only if it parses."""
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if line.startswith(("[", "{")):
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, (list, dict)):
-                return value
-    raise JobFailed(f"{what} printed no JSON result")

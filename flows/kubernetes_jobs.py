@@ -2,8 +2,9 @@
 
 The flow run creates a Job whose pod is the Spark driver (the Spark image running the same
 CLI as locally, e.g. `lakehouse-merge catch-up --output json`); with the cluster's
-LAKEHOUSE_MERGE_SPARK_MASTER (k8s://...) the driver starts executor pods itself. The pod
-takes its settings from the same ConfigMap as every platform pod and, from the Secret, only
+LAKEHOUSE_MERGE_SPARK_MASTER (k8s://...) the driver starts executor pods itself. The pod is
+made from the PodTemplate spark-driver (k8s/base/spark/pod-templates.yaml, patched by the
+overlays), takes its settings from the same ConfigMap as every platform pod and, from the Secret, only
 the keys of the settings areas its CLI loads (`lakehouse.settings.JOB_AREAS`), referred to
 by name: nothing secret is copied into the Job object. A deleted driver pod is replaced by the Job
 controller (backoffLimit) and the merge resumes from its Iceberg checkpoint.
@@ -12,6 +13,7 @@ controller (backoffLimit) and the merge resumes from its Iceberg checkpoint.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 import uuid
 from typing import Any
@@ -20,14 +22,11 @@ from kubernetes_asyncio import client, config
 from lakehouse.settings import JOB_AREAS, Settings, secret_env_vars
 from prefect.logging import get_run_logger
 
-from flows.jobs import JobFailed, last_json_result
+from flows.job_results import JobFailed, last_json_result
 
 # Names the manifests under k8s/ give these objects.
-SETTINGS_CONFIGMAP = "lakehouse-settings"
 SECRETS = "lakehouse-secrets"
-SERVICE_ACCOUNT = "spark"
-REGISTRY_CONFIGMAP = "lakehouse-registry"
-REGISTRY_DIR = "/etc/lakehouse/registry"
+DRIVER_CONTAINER = "driver"
 
 
 def secret_env(argv: list[str]) -> list[dict[str, Any]]:
@@ -40,8 +39,21 @@ def secret_env(argv: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, Any]:
-    """The Job running `argv` in the Spark image (pure: unit-testable)."""
+def job_manifest(pod_template: dict[str, Any], image: str, argv: list[str], name: str) -> dict[str, Any]:
+    """The Job running `argv` in `image`, its pod made from `pod_template` (pure: unit-testable).
+
+    `pod_template` is the `template` of PodTemplate spark-driver (k8s/base/spark), as overlays
+    patched it; this adds only what differs per run: name, image, arguments and the Secret
+    keys the CLI needs."""
+    pod = copy.deepcopy(pod_template)
+    pod.setdefault("metadata", {}).setdefault("labels", {})["job-name"] = name
+    containers = pod["spec"]["containers"]
+    driver = next((c for c in containers if c["name"] == DRIVER_CONTAINER), None)
+    if driver is None:
+        raise JobFailed(f"the driver's PodTemplate has no container named {DRIVER_CONTAINER!r}")
+    driver["image"] = image
+    driver["args"] = argv
+    driver["env"] = [*driver.get("env", []), *secret_env(argv)]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -49,55 +61,22 @@ def job_manifest(settings: Settings, argv: list[str], name: str) -> dict[str, An
             "name": name,
             "labels": {"app.kubernetes.io/part-of": "lakehouse", "app.kubernetes.io/component": "spark-job"},
         },
-        "spec": {
-            "backoffLimit": 3,
-            "ttlSecondsAfterFinished": 3600,
-            "template": {
-                "metadata": {
-                    "labels": {
-                        "app.kubernetes.io/part-of": "lakehouse",
-                        "app.kubernetes.io/component": "spark-driver",
-                        "job-name": name,
-                    }
-                },
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": SERVICE_ACCOUNT,
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "fsGroup": 10001,
-                    },
-                    "containers": [
-                        {
-                            "name": "driver",
-                            "image": settings.flows.spark_image,
-                            "args": argv,
-                            "envFrom": [{"configMapRef": {"name": SETTINGS_CONFIGMAP}}],
-                            "env": [
-                                *secret_env(argv),
-                                {
-                                    "name": "LAKEHOUSE_MERGE_DRIVER_HOST",
-                                    "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
-                                },
-                                {
-                                    "name": "LAKEHOUSE_MERGE_DRIVER_POD_NAME",
-                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
-                                },
-                            ],
-                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                            "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
-                            # The one table registry, from the same ConfigMap every pod mounts.
-                            "volumeMounts": [{"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True}],
-                        }
-                    ],
-                    "volumes": [{"name": "registry", "configMap": {"name": REGISTRY_CONFIGMAP}}],
-                },
-            },
-        },
+        # A deleted driver pod is replaced; the merge resumes from its Iceberg checkpoint.
+        "spec": {"backoffLimit": 3, "ttlSecondsAfterFinished": 3600, "template": pod},
     }
+
+
+async def _pod_template(api: client.ApiClient, settings: Settings) -> dict[str, Any]:
+    """The driver's pod template as the cluster holds it (camelCase, as in the manifests)."""
+    name, ns = settings.flows.driver_pod_template, settings.flows.namespace
+    try:
+        obj = await client.CoreV1Api(api).read_namespaced_pod_template(name, ns)
+    except client.ApiException as exc:
+        raise JobFailed(
+            f"cannot read PodTemplate {ns}/{name} ({exc.status} {exc.reason}): deploy k8s/ (make deploy), "
+            "or set LAKEHOUSE_FLOWS_DRIVER_POD_TEMPLATE"
+        ) from None
+    return api.sanitize_for_serialization(obj)["template"]  # type: ignore[no-any-return]
 
 
 async def _run(settings: Settings, argv: list[str], timeout_s: float) -> Any:
@@ -109,7 +88,8 @@ async def _run(settings: Settings, argv: list[str], timeout_s: float) -> Any:
     name = f"{argv[0].removeprefix('lakehouse-')}-{uuid.uuid4().hex[:8]}"
     async with client.ApiClient() as api:
         batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
-        await batch.create_namespaced_job(ns, job_manifest(settings, argv, name))
+        manifest = job_manifest(await _pod_template(api, settings), settings.flows.spark_image, argv, name)
+        await batch.create_namespaced_job(ns, manifest)
         logger.info("created Job %s/%s running %s", ns, name, " ".join(argv))
         deadline = time.monotonic() + timeout_s
         while True:

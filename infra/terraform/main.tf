@@ -22,9 +22,15 @@ locals {
   }
 }
 
+# Pod Security `restricted`, enforced: every pod of the platform passes it, the ones made at run
+# time too (flow runs, Spark drivers and executors; tests/static/test_pod_security.py).
 resource "kubernetes_namespace" "lakehouse" {
   metadata {
-    name   = var.namespace
-    labels = local.labels
+    name = var.namespace
+    labels = merge(local.labels, {
+      "pod-security.kubernetes.io/enforce" = "restricted"
+      "pod-security.kubernetes.io/warn"    = "restricted"
+      "pod-security.kubernetes.io/audit"   = "restricted"
+    })
   }
 }

@@ -82,7 +82,7 @@ variable "sizes" {
 }
 
 variable "serving_api_replicas" {
-  description = "Replicas of the serving-api Deployment; null keeps the overlay's."
+  description = "Replicas of the serving-api Deployment (prod: the floor of its autoscaler, which owns the count); null keeps the overlay's."
   type        = number
   default     = null
 

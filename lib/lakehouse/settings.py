@@ -151,6 +151,11 @@ class MergeSettings(BaseSettings):
     kubernetes_image: str = Field("", description="executor image when spark_master is k8s://")
     kubernetes_namespace: str = Field("lakehouse", description="namespace of executor pods when spark_master is k8s://")
     executor_instances: int = Field(1, ge=1, description="executor pods when spark_master is k8s://")
+    executor_pod_template: str = Field(
+        "",
+        description="spark.kubernetes.executor.podTemplateFile: the executors' pod template YAML "
+        "(k8s/base/spark/executor-pod.yaml, mounted in the driver pod; empty: none)",
+    )
     executor_request_cores: str = Field(
         "",
         description="CPU request of each executor pod, e.g. 250m (empty: Spark's default, one core); "
@@ -241,6 +246,10 @@ class FlowSettings(BaseSettings):
     )
     spark_image: str = Field("", description="Spark job image (job_runner=kubernetes)")
     namespace: str = Field("lakehouse", description="Kubernetes namespace of Spark drivers (job_runner=kubernetes)")
+    driver_pod_template: str = Field(
+        "spark-driver",
+        description="the PodTemplate (k8s/base/spark/pod-templates.yaml) each Spark driver Job's pod is made from",
+    )
     merge_retries: int = Field(2, ge=0, description="retries of one table's merge")
     snapshot_retention_hours: float = Field(24.0, ge=0, description="expire snapshots older than this")
     retain_last_snapshots: int = Field(5, ge=1, description="snapshots always kept per table")

@@ -9,7 +9,8 @@
 # (it reads config/ outside k8s/). A generated wrapper kustomization on top of it sets
 #   - the namespace (NAMESPACE),
 #   - the image of every lakehouse/* container (IMAGE_REGISTRY prefix; IMAGE_TAG for our own),
-#   - the serving-api replicas (SERVING_API_REPLICAS),
+#   - the serving-api replicas (SERVING_API_REPLICAS; where a HorizontalPodAutoscaler
+#     serving-api exists, its minReplicas instead),
 #   - the storage request of the postgres, minio and kafka StatefulSets' volume claim
 #     templates (*_STORAGE_GI), through a ConfigMap lakehouse-deploy-settings and
 #     kustomize replacements (selected by name, not by list position).
@@ -86,7 +87,15 @@ kustomize "$overlay_dir" >"$work/base.yaml" \
       fi
     done
   fi
-  if [ -n "${SERVING_API_REPLICAS:-}" ] && names_of_kind Deployment "$work/base.yaml" | grep -qx serving-api; then
+  # Where an autoscaler owns the serving API's replica count (prod), the count is its floor:
+  # a fixed spec.replicas would be reset on every deploy, fighting the autoscaler.
+  if [ -n "${SERVING_API_REPLICAS:-}" ] && names_of_kind HorizontalPodAutoscaler "$work/base.yaml" | grep -qx serving-api; then
+    hpa_max="$(grep -m1 -E '^  maxReplicas: [0-9]+' "$work/base.yaml" | awk '{print $2}')"
+    [ "${hpa_max:-0}" -ge "$SERVING_API_REPLICAS" ] || hpa_max="$SERVING_API_REPLICAS"
+    echo "patches:"
+    echo "  - target: {kind: HorizontalPodAutoscaler, name: serving-api}"
+    echo "    patch: '[{\"op\": \"replace\", \"path\": \"/spec/minReplicas\", \"value\": $SERVING_API_REPLICAS}, {\"op\": \"replace\", \"path\": \"/spec/maxReplicas\", \"value\": $hpa_max}]'"
+  elif [ -n "${SERVING_API_REPLICAS:-}" ] && names_of_kind Deployment "$work/base.yaml" | grep -qx serving-api; then
     echo "replicas:"
     echo "  - name: serving-api"
     echo "    count: $SERVING_API_REPLICAS"

@@ -74,11 +74,25 @@ def name_of(obj: dict[str, Any]) -> str:
 
 
 def pod_specs(objs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any], int]]:
-    """(workload, pod spec, replicas) of every object that runs pods."""
+    """(workload, pod spec, replicas) of every object that runs pods, and of the PodTemplates
+    pods are made from at run time (0 replicas: they run only while a job does)."""
     for obj in objs:
         if obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
             replicas = obj["spec"].get("replicas", 1) if obj["kind"] != "Job" else 1
             yield obj, obj["spec"]["template"]["spec"], replicas
+        elif obj["kind"] == "PodTemplate":
+            yield obj, obj["template"]["spec"], 0
+
+
+def driver_pod_template(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `template` of PodTemplate spark-driver, as flows/kubernetes_jobs.py reads it."""
+    return find(objs, "PodTemplate", "spark-driver")["template"]  # type: ignore[no-any-return]
+
+
+def executor_pod(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The executors' pod template file, as the driver pod mounts it."""
+    cm = find(objs, "ConfigMap", "lakehouse-spark-executor-template")
+    return yaml.safe_load(cm["data"]["executor-pod.yaml"])  # type: ignore[no-any-return]
 
 
 def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -321,6 +335,20 @@ def cpu_millis(quantity: str) -> int:
     return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
 
 
+def test_spark_driver_memory_fits_its_limit(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    # The driver pod holds the JVM (heap = LAKEHOUSE_MERGE_DRIVER_MEMORY, plus Spark's usual
+    # overhead of max(384 MiB, 10%)) and the Python driver process (~512 MiB with pyarrow).
+    name, objs = overlay
+    heap_setting = find(objs, "ConfigMap", "lakehouse-settings")["data"]["LAKEHOUSE_MERGE_DRIVER_MEMORY"]
+    heap = memory_bytes(heap_setting.replace("g", "Gi").replace("m", "Mi"))
+    need = heap + max(384 * 1024**2, heap // 10) + 512 * 1024**2
+    limit = memory_bytes(driver_pod_template(objs)["spec"]["containers"][0]["resources"]["limits"]["memory"])
+    assert need <= limit, (
+        f"overlay {name}: driver heap {heap_setting} + overhead + Python = {need / 1024**3:.2f} GiB "
+        f"> its limit {limit / 1024**3:.2f} GiB (PodTemplate spark-driver)"
+    )
+
+
 def test_kind_cpu_requests_leave_room_for_a_pipeline_run() -> None:
     # A kind node here has 2 CPUs; kubeadm's control plane and CoreDNS request ~850m. A pipeline run
     # adds a flow-run pod, a Spark driver Job and an executor: all must schedule at once.
@@ -333,16 +361,8 @@ def test_kind_cpu_requests_leave_room_for_a_pipeline_run() -> None:
     )
     template = json.loads(generated(objs, "prefect-base-job-template")[0]["data"]["base-job-template.json"])
     flow_run = cpu_millis(template["variables"]["properties"]["cpu_request"].get("default") or "0")
-    from lakehouse.settings import Settings
-
-    from flows.kubernetes_jobs import job_manifest
-
     settings_cm = find(objs, "ConfigMap", "lakehouse-settings")["data"]
-    driver = cpu_millis(
-        job_manifest(Settings.model_construct(), ["x"], "x")["spec"]["template"]["spec"]["containers"][0]["resources"][
-            "requests"
-        ]["cpu"]
-    )
+    driver = cpu_millis(driver_pod_template(objs)["spec"]["containers"][0]["resources"]["requests"]["cpu"])
     executor = cpu_millis(settings_cm["LAKEHOUSE_MERGE_EXECUTOR_REQUEST_CORES"])
     total = 850 + platform + flow_run + driver + executor
     assert total <= 2000, (
@@ -353,7 +373,7 @@ def test_kind_cpu_requests_leave_room_for_a_pipeline_run() -> None:
 
 def test_kind_runs_single_replicas_without_claims() -> None:
     objs = render("kind")
-    assert all(replicas == 1 for _, _, replicas in pod_specs(objs))
+    assert all(replicas == 1 for w, _, replicas in pod_specs(objs) if w["kind"] != "PodTemplate")
     assert not [name_of(o) for o in objs if o["kind"] == "PersistentVolumeClaim"]
     assert not [name_of(o) for o in objs if o["kind"] == "StatefulSet" and o["spec"].get("volumeClaimTemplates")]
 
@@ -365,12 +385,20 @@ def test_prod_has_budgets_autoscaling_and_spread() -> None:
         for o in objs
         if o["kind"] == "PodDisruptionBudget"
     }
+    autoscaled = {o["spec"]["scaleTargetRef"]["name"]: o for o in objs if o["kind"] == "HorizontalPodAutoscaler"}
     replicated = {
         o["metadata"]["name"]
         for o in objs
-        if o["kind"] in {"Deployment", "StatefulSet"} and o["spec"].get("replicas", 1) > 1
+        if o["kind"] in {"Deployment", "StatefulSet"}
+        and (
+            o["spec"].get("replicas", 1) > 1
+            or autoscaled.get(o["metadata"]["name"], {}).get("spec", {}).get("minReplicas", 1) > 1
+        )
     }
     assert replicated >= {"serving-api", "kafka-connect", "kafka", "prefect-worker"}
+    # an autoscaled workload has no fixed count: every apply would reset what the autoscaler chose
+    fixed = [n for n in autoscaled if "replicas" in find(objs, "Deployment", n)["spec"]]
+    assert not fixed, f"prod: {fixed} set spec.replicas although an autoscaler owns it"
     assert replicated <= pdbs, f"replicated workloads without a PodDisruptionBudget: {replicated - pdbs}"
     for wl in replicated:
         kind = "StatefulSet" if wl == "kafka" else "Deployment"

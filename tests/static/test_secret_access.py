@@ -13,9 +13,18 @@ import uuid
 from typing import Any
 
 import pytest
-from lakehouse.settings import JOB_AREAS, Settings
+from lakehouse.settings import JOB_AREAS
 
-from tests.static.test_k8s_manifests import OVERLAYS, containers, generated, name_of, pod_specs, render
+from tests.static.test_k8s_manifests import (
+    OVERLAYS,
+    containers,
+    driver_pod_template,
+    executor_pod,
+    generated,
+    name_of,
+    pod_specs,
+    render,
+)
 
 pytestmark = pytest.mark.static
 
@@ -42,6 +51,8 @@ EXPECTED: dict[str, set[str]] = {
     "Deployment/prefect-server": set(),
     "Deployment/prefect-worker": set(),
     "Job/prefect-deploy": set(),
+    "PodTemplate/spark-driver": set(),
+    "executor pod": set(),
     # flow runs check quality in-process: the source, and silver through the catalog and S3
     "flow-run pod": {"LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD", *S3},
     "driver lakehouse-merge": {"LAKEHOUSE_CATALOG_PASSWORD", *S3},
@@ -92,16 +103,15 @@ def access_matrix(objs: list[dict[str, Any]]) -> dict[str, set[str]]:
     matrix = {name_of(workload): readable(spec) for workload, spec, _ in pod_specs(objs)}
     template = json.loads(generated(objs, "prefect-base-job-template")[0]["data"]["base-job-template.json"])
     matrix["flow-run pod"] = readable(flow_run_pod_spec(template))
-    settings = Settings()
+    matrix["executor pod"] = readable(executor_pod(objs)["spec"])
     for cli in JOB_AREAS:
-        job = job_manifest(settings, [cli, "run"], "secret-access")
+        job = job_manifest(driver_pod_template(objs), "lakehouse/spark-jobs:0.1.0", [cli, "run"], "secret-access")
         matrix[f"driver {cli}"] = readable(job["spec"]["template"]["spec"])
     return matrix
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_workload_reads_only_the_secret_keys_it_uses(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAKEHOUSE_FLOWS_SPARK_IMAGE", "lakehouse/spark-jobs:0.1.0")
+def test_every_workload_reads_only_the_secret_keys_it_uses(overlay: str) -> None:
     matrix = access_matrix(render(overlay))
     table = "\n".join(f"  {w:32} {', '.join(sorted(k)) or '-'}" for w, k in sorted(matrix.items()))
     whole = [w for w, keys in matrix.items() if WHOLE in keys]

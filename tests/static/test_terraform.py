@@ -297,6 +297,14 @@ def test_overlay_render_applies_the_deploy_settings(tmp_path: Path) -> None:
     assert "Namespace" not in {d["kind"] for d in docs}, "the Namespace belongs to Terraform"
 
 
+def test_serving_api_replicas_become_the_autoscalers_floor_where_there_is_one(tmp_path: Path) -> None:
+    docs = _render({"OVERLAY": "prod", "NAMESPACE": "lakehouse", "SERVING_API_REPLICAS": "12"})
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    hpa = by_name[("HorizontalPodAutoscaler", "serving-api")]
+    assert hpa["spec"]["minReplicas"] == 12 and hpa["spec"]["maxReplicas"] == 12
+    assert "replicas" not in by_name[("Deployment", "serving-api")]["spec"]
+
+
 def test_overlay_render_defaults_to_local_images_and_the_pinned_tag(tmp_path: Path) -> None:
     for name, text in FIXTURE.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,17 @@
 """Pure logic of the flows: result summaries and the Spark driver Job manifest."""
 
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 
 from flows.cdc_merge_flow import summarize
 from flows.kubernetes_jobs import job_manifest
 from flows.limits import merge_limit_name
 
 pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _batch(table: str, start: int, end: int, changes: int, lag: int, dead: int = 0) -> dict:
@@ -44,14 +49,18 @@ def test_each_table_has_its_own_limit() -> None:
     assert merge_limit_name("shop.orders") != merge_limit_name("shop.order_items")
 
 
-def test_driver_job_takes_settings_from_the_shared_configmap_and_only_its_secret_keys(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from lakehouse.settings import Settings
+def driver_template() -> dict[str, Any]:
+    """PodTemplate spark-driver's `template`, as committed (overlays may patch it)."""
+    docs = yaml.safe_load_all((REPO / "k8s/base/spark/pod-templates.yaml").read_text())
+    return next(d for d in docs if d and d["kind"] == "PodTemplate")["template"]  # type: ignore[no-any-return]
 
-    monkeypatch.setenv("LAKEHOUSE_FLOWS_SPARK_IMAGE", "lakehouse/spark-jobs:0.1.0")
-    settings = Settings()
-    job = job_manifest(settings, ["lakehouse-merge", "catch-up", "--output", "json"], "merge-1")
+
+def test_driver_job_takes_settings_from_the_shared_configmap_and_only_its_secret_keys() -> None:
+    template = driver_template()
+    job = job_manifest(
+        template, "lakehouse/spark-jobs:0.1.0", ["lakehouse-merge", "catch-up", "--output", "json"], "merge-1"
+    )
+    assert template == driver_template()  # the template itself is not changed
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == "lakehouse/spark-jobs:0.1.0"
@@ -67,21 +76,21 @@ def test_driver_job_takes_settings_from_the_shared_configmap_and_only_its_secret
     }
     assert not [e for e in container["env"] if "value" in e and "PASSWORD" in e["name"]]  # no value inline
     assert pod["serviceAccountName"] == "spark" and pod["restartPolicy"] == "Never"
+    assert (
+        job["metadata"]["name"] == "merge-1" and job["spec"]["template"]["metadata"]["labels"]["job-name"] == "merge-1"
+    )
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert job["spec"]["backoffLimit"] >= 1  # a deleted driver pod is replaced
     # Executors are owned by the driver pod (spark.kubernetes.driver.pod.name): none outlives it.
     pod_name = next(e for e in container["env"] if e["name"] == "LAKEHOUSE_MERGE_DRIVER_POD_NAME")
     assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
-def test_each_job_gets_the_secret_keys_of_the_settings_areas_it_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lakehouse.settings import Settings
-
+def test_each_job_gets_the_secret_keys_of_the_settings_areas_it_loads() -> None:
     from flows.jobs import JobFailed
 
-    monkeypatch.setenv("LAKEHOUSE_FLOWS_SPARK_IMAGE", "lakehouse/spark-jobs:0.1.0")
-
     def keys(argv: list[str]) -> set[str]:
-        env = job_manifest(Settings(), argv, "j")["spec"]["template"]["spec"]["containers"][0]["env"]
+        env = job_manifest(driver_template(), "img", argv, "j")["spec"]["template"]["spec"]["containers"][0]["env"]
         return {e["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
 
     gold = keys(["lakehouse-gold", "run"])
@@ -96,7 +105,7 @@ def test_each_job_gets_the_secret_keys_of_the_settings_areas_it_loads(monkeypatc
             "MINIO_ROOT_PASSWORD",
         }
     with pytest.raises(JobFailed, match="lakehouse-unknown is not a batch job"):
-        job_manifest(Settings(), ["lakehouse-unknown"], "j")
+        job_manifest(driver_template(), "img", ["lakehouse-unknown"], "j")
 
 
 def test_the_result_is_the_last_json_line_not_a_spark_progress_line() -> None:

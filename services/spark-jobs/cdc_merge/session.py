@@ -83,6 +83,11 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
         if merge.driver_pod_name:
             # Executors get an owner reference to the driver pod: none outlives it.
             builder = builder.config("spark.kubernetes.driver.pod.name", merge.driver_pod_name)
+        if merge.executor_pod_template:
+            # Executor pods pass Pod Security `restricted`: their securityContext comes from here.
+            builder = builder.config("spark.kubernetes.executor.podTemplateFile", merge.executor_pod_template).config(
+                "spark.kubernetes.executor.podTemplateContainerName", "executor"
+            )
         if merge.executor_request_cores:
             builder = builder.config("spark.kubernetes.executor.request.cores", merge.executor_request_cores)
     for key, value in catalog_conf(settings).items():
