@@ -92,19 +92,59 @@ async def _run(settings: Settings, argv: list[str], timeout_s: float) -> Any:
         await batch.create_namespaced_job(ns, manifest)
         logger.info("created Job %s/%s running %s", ns, name, " ".join(argv))
         deadline = time.monotonic() + timeout_s
-        while True:
-            job = await batch.read_namespaced_job_status(name, ns)
-            if job.status.succeeded:
-                break
-            if any(c.type == "Failed" and c.status == "True" for c in job.status.conditions or []):
-                raise JobFailed(f"Job {ns}/{name} failed: {await _logs(core, ns, name, tail=40)}")
-            if time.monotonic() > deadline:
-                # Deleted with its pods (and so their executors) before anyone retries: a
-                # retry must not run beside a driver that is still writing.
-                await _delete_job(batch, core, ns, name)
-                raise JobFailed(f"Job {ns}/{name} did not finish in {timeout_s:.0f}s; deleted with its pods")
-            await asyncio.sleep(5)
+        # Progress reaches the flow-run log while the driver runs; the result is still read
+        # from the finished pod's whole log below, so a broken stream loses no result.
+        follower = asyncio.create_task(_follow_logs(core, ns, name, logger))
+        try:
+            await _wait(batch, core, ns, name, deadline, timeout_s)
+        finally:
+            follower.cancel()
         return last_json_result(await _logs(core, ns, name), f"Job {ns}/{name}")
+
+
+async def _wait(
+    batch: client.BatchV1Api, core: client.CoreV1Api, ns: str, name: str, deadline: float, timeout_s: float
+) -> None:
+    """Return when Job `name` succeeded; raise when it failed or passed `deadline` (then delete it)."""
+    while True:
+        job = await batch.read_namespaced_job_status(name, ns)
+        if job.status.succeeded:
+            return
+        if any(c.type == "Failed" and c.status == "True" for c in job.status.conditions or []):
+            raise JobFailed(f"Job {ns}/{name} failed: {await _logs(core, ns, name, tail=40)}")
+        if time.monotonic() > deadline:
+            # Deleted with its pods (and so their executors) before anyone retries: a
+            # retry must not run beside a driver that is still writing.
+            await _delete_job(batch, core, ns, name)
+            raise JobFailed(f"Job {ns}/{name} did not finish in {timeout_s:.0f}s; deleted with its pods")
+        await asyncio.sleep(5)
+
+
+async def _follow_logs(core: client.CoreV1Api, ns: str, job: str, logger: Any) -> None:
+    """Copy each driver pod's log lines into the flow-run log as they are written.
+
+    A pod the Job controller replaces (backoffLimit) is followed in turn; Spark's own WARN
+    lines are left out, as for local jobs."""
+    followed: set[str] = set()
+    while True:
+        pods = await core.list_namespaced_pod(ns, label_selector=f"job-name={job}")
+        started = sorted(
+            (p for p in pods.items if p.metadata.name not in followed and p.status.phase != "Pending"),
+            key=lambda p: p.metadata.creation_timestamp,
+        )
+        if not started:
+            await asyncio.sleep(2)
+            continue
+        pod = started[0].metadata.name
+        followed.add(pod)
+        try:
+            resp = await core.read_namespaced_pod_log(pod, ns, container="driver", follow=True, _preload_content=False)
+            async for raw in resp.content:
+                line = raw.decode(errors="replace").rstrip()
+                if line and " WARN " not in line:
+                    logger.info("%s | %s", pod, line)
+        except client.ApiException as exc:
+            logger.warning("cannot follow the log of pod %s/%s (%s %s)", ns, pod, exc.status, exc.reason)
 
 
 async def _delete_job(
