@@ -6,6 +6,7 @@ new data. The fault case deletes the Kafka Connect pod mid-load and a Spark driv
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -98,6 +99,33 @@ def test_rows_written_in_the_cluster_reach_silver_and_the_serving_api(platform: 
         fresh = httpx.get(f"{api}/v1/freshness", timeout=10).json()
         for t in fresh["tables"]:
             assert datetime.fromisoformat(t["watermark"]).timestamp() >= started, t
+
+
+def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> None:
+    """What the static tests check on the manifests, checked on the cluster after a pipeline run."""
+    # Pod Security `restricted` is enforced, and pods made at run time were admitted under it.
+    ns = json.loads(platform.kubectl("get", "namespace", "lakehouse", "-o", "json"))
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    drivers = platform.json("get", "pods", "-l", "app.kubernetes.io/component=spark-driver")["items"]
+    assert drivers, "no Spark driver pod left to look at (ttlSecondsAfterFinished is an hour)"
+    # (Executors are gone with their drivers; had one broken `restricted`, the API server would
+    # have refused it and the pipeline run above would have failed.)
+    # The connector config holds a reference; the CDC password is nowhere in Connect's answers.
+    connect = f"http://127.0.0.1:{platform.forward('kafka-connect', 8083)}"
+    answer = httpx.get(f"{connect}/connectors?expand=info", timeout=10).text
+    assert "${dir:/etc/kafka-connect/secrets:LAKEHOUSE_SOURCE_CDC_PASSWORD}" in answer, answer[:2000]
+    secret = platform.json("get", "secret", "lakehouse-secrets")["data"]["LAKEHOUSE_SOURCE_CDC_PASSWORD"]
+    assert base64.b64decode(secret).decode() not in answer
+    # The service accounts cannot read Secrets or create bare pods.
+    for account in ("prefect-flows", "spark"):
+        who = f"system:serviceaccount:lakehouse:{account}"
+        for verb, resource in (("get", "secrets"), ("list", "secrets")):
+            out = platform.kubectl("auth", "can-i", verb, resource, "--as", who, check=False).strip()
+            assert out == "no", f"{account} can {verb} {resource}"
+    out = platform.kubectl(
+        "auth", "can-i", "create", "pods", "--as", "system:serviceaccount:lakehouse:prefect-flows", check=False
+    )
+    assert out.strip() == "no", "prefect-flows can create pods"
 
 
 def _wait_for(what: str, check: Any, timeout: float = 900, every: float = 2) -> Any:
