@@ -30,6 +30,11 @@ locals {
     MINIO_ROOT_USER = "lakehouse-admin"
   }
 
+  # Keys made of generated parts.
+  composed_secrets = {
+    PREFECT_API_AUTH_STRING = "lakehouse:${terraform_data.prefect_api_password.output}"
+  }
+
   # Keys that carry the same value as another key (none today; kept for renames).
   secret_aliases = {}
 }
@@ -46,6 +51,16 @@ resource "terraform_data" "secret" {
   }
 }
 
+# The Prefect API's basic authentication, "user:password" (PREFECT_SERVER_API_AUTH_STRING on the
+# server, PREFECT_API_AUTH_STRING on its clients: worker, deploy Job, flow-run pods).
+resource "terraform_data" "prefect_api_password" {
+  input = sensitive(replace(uuid(), "-", ""))
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 resource "kubernetes_secret" "lakehouse" {
   metadata {
     name      = local.secret_name
@@ -58,6 +73,7 @@ resource "kubernetes_secret" "lakehouse" {
   data = merge(
     { for key, generated in terraform_data.secret : key => generated.output },
     local.fixed_secrets,
+    local.composed_secrets,
     { for alias, key in local.secret_aliases : alias => terraform_data.secret[key].output },
   )
 }

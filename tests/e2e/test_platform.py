@@ -28,13 +28,24 @@ from tests.gold_sql import PG_CUSTOMERS
 PREFECT = REPO / ".venv" / "bin" / "prefect"
 
 
+def prefect_auth(platform: Platform) -> str:
+    """The Prefect API's "user:password", as Terraform put it into the Secret (an operator's way in)."""
+    data = platform.json("get", "secret", "lakehouse-secrets")["data"]
+    return base64.b64decode(data["PREFECT_API_AUTH_STRING"]).decode()
+
+
 def run_deployment(platform: Platform, name: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
     """`prefect deployment run NAME --watch` against the in-cluster Prefect API (exit 0 = completed)."""
     api = f"http://127.0.0.1:{platform.forward('prefect-server', 4200)}/api"
     started = time.monotonic()
     proc = subprocess.run(
         [str(PREFECT), "deployment", "run", name, "--watch", "--watch-timeout", str(timeout)],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".local"), "PREFECT_API_URL": api},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(REPO / ".local"),
+            "PREFECT_API_URL": api,
+            "PREFECT_API_AUTH_STRING": prefect_auth(platform),
+        },
         capture_output=True,
         text=True,
         timeout=timeout + 120,
@@ -116,6 +127,12 @@ def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> 
     assert "${dir:/etc/kafka-connect/secrets:LAKEHOUSE_SOURCE_CDC_PASSWORD}" in answer, answer[:2000]
     secret = platform.json("get", "secret", "lakehouse-secrets")["data"]["LAKEHOUSE_SOURCE_CDC_PASSWORD"]
     assert base64.b64decode(secret).decode() not in answer
+    # The Prefect API refuses a caller without its credentials (the probes' /api/health stays open).
+    prefect = f"http://127.0.0.1:{platform.forward('prefect-server', 4200)}/api"
+    assert httpx.post(f"{prefect}/deployments/filter", json={}, timeout=10).status_code == 401
+    assert httpx.get(f"{prefect}/health", timeout=10).status_code == 200
+    user, password = prefect_auth(platform).split(":", 1)
+    assert httpx.post(f"{prefect}/deployments/filter", json={}, auth=(user, password), timeout=10).status_code == 200
     # The service accounts cannot read Secrets or create bare pods.
     for account in ("prefect-flows", "spark"):
         who = f"system:serviceaccount:lakehouse:{account}"

@@ -48,13 +48,14 @@ EXPECTED: dict[str, set[str]] = {
     "Job/connector-config": {"LAKEHOUSE_SOURCE_PASSWORD"},
     "Deployment/serving-api": {"LAKEHOUSE_SERVING_READER_PASSWORD"},
     "StatefulSet/kafka": set(),
-    "Deployment/prefect-server": set(),
-    "Deployment/prefect-worker": set(),
-    "Job/prefect-deploy": set(),
+    # the Prefect API's basic auth: the server checks it, its clients send it
+    "Deployment/prefect-server": {"PREFECT_API_AUTH_STRING"},
+    "Deployment/prefect-worker": {"PREFECT_API_AUTH_STRING"},
+    "Job/prefect-deploy": {"PREFECT_API_AUTH_STRING"},
     "PodTemplate/spark-driver": set(),
     "executor pod": set(),
     # flow runs check quality in-process: the source, and silver through the catalog and S3
-    "flow-run pod": {"LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD", *S3},
+    "flow-run pod": {"LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD", *S3, "PREFECT_API_AUTH_STRING"},
     "driver lakehouse-merge": {"LAKEHOUSE_CATALOG_PASSWORD", *S3},
     "driver lakehouse-maintain": {"LAKEHOUSE_CATALOG_PASSWORD", *S3},
     "driver lakehouse-gold": {

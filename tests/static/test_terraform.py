@@ -152,7 +152,12 @@ def test_submodules_pin_the_same_provider_versions() -> None:
 
 def _secret_keys() -> set[str]:
     local = _locals(TF_ROOT)
-    return set(local["generated_secrets"]) | set(local["fixed_secrets"]) | set(local["secret_aliases"])
+    return (
+        set(local["generated_secrets"])
+        | set(local["fixed_secrets"])
+        | set(local["composed_secrets"])
+        | set(local["secret_aliases"])
+    )
 
 
 def test_the_secret_has_the_contracted_keys() -> None:
@@ -167,6 +172,7 @@ def test_the_secret_has_the_contracted_keys() -> None:
         "POSTGRES_SUPERUSER_PASSWORD",
         "MINIO_ROOT_USER",
         "MINIO_ROOT_PASSWORD",
+        "PREFECT_API_AUTH_STRING",
     }
     assert _locals(TF_ROOT)["secret_name"] == "lakehouse-secrets"
     assert contracted <= _secret_keys(), f"missing from lakehouse-secrets: {contracted - _secret_keys()}"
