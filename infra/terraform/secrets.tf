@@ -17,6 +17,7 @@ locals {
     POSTGRES_SUPERUSER_PASSWORD       = 40 # PostgreSQL superuser
     LAKEHOUSE_SOURCE_PASSWORD         = 40 # owner of the shop schema (the OLTP source)
     LAKEHOUSE_SOURCE_CDC_PASSWORD     = 40 # replication role Debezium connects as
+    SOURCE_READER_PASSWORD            = 40 # read-only role of the quality checks (flow-run pods)
     LAKEHOUSE_CATALOG_PASSWORD        = 40 # Iceberg JDBC catalog database
     LAKEHOUSE_SERVING_PASSWORD        = 40 # serving store writer (gold-and-serve)
     LAKEHOUSE_SERVING_READER_PASSWORD = 40 # serving store reader (serving API only)

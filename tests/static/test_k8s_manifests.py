@@ -46,6 +46,7 @@ SECRET_KEYS = {
     "MINIO_ROOT_USER",
     "MINIO_ROOT_PASSWORD",
     "PREFECT_API_AUTH_STRING",
+    "SOURCE_READER_PASSWORD",
 }
 KIND_MEMORY_BUDGET = 8 * 1024**3
 SETTING_NAME = re.compile(r"\bLAKEHOUSE_[A-Z0-9_]*[A-Z0-9]\b")
@@ -273,6 +274,7 @@ def test_postgres_init_applies_the_committed_sql(overlay: tuple[str, list[dict[s
     sql = REPO / "config" / "sql"
     assert data["10-shop-schema.sql"] == (sql / "10-shop-schema.sql").read_text()
     assert data["20-cdc-grants.sql"] == (sql / "20-cdc-grants.sql").read_text()
+    assert data["30-source-reader-grants.sql"] == (sql / "30-source-reader-grants.sql").read_text()
     assert data["serving-10-serving-store.sql"] == (sql / "serving" / "10-serving-store.sql").read_text()
 
 

@@ -41,6 +41,7 @@ EXPECTED: dict[str, set[str]] = {
         "LAKEHOUSE_CATALOG_PASSWORD",
         "LAKEHOUSE_SERVING_PASSWORD",
         "LAKEHOUSE_SERVING_READER_PASSWORD",
+        "SOURCE_READER_PASSWORD",
     },
     "StatefulSet/minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
     "Job/minio-setup": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", *S3},
@@ -54,8 +55,9 @@ EXPECTED: dict[str, set[str]] = {
     "Job/prefect-deploy": {"PREFECT_API_AUTH_STRING"},
     "PodTemplate/spark-driver": set(),
     "executor pod": set(),
-    # flow runs check quality in-process: the source, and silver through the catalog and S3
-    "flow-run pod": {"LAKEHOUSE_SOURCE_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD", *S3, "PREFECT_API_AUTH_STRING"},
+    # flow runs check quality in-process: the source read-only (role source_reader), and
+    # silver through the catalog and S3
+    "flow-run pod": {"SOURCE_READER_PASSWORD", "LAKEHOUSE_CATALOG_PASSWORD", *S3, "PREFECT_API_AUTH_STRING"},
     "driver lakehouse-merge": {"LAKEHOUSE_CATALOG_PASSWORD", *S3},
     "driver lakehouse-maintain": {"LAKEHOUSE_CATALOG_PASSWORD", *S3},
     "driver lakehouse-gold": {

@@ -173,6 +173,7 @@ def test_the_secret_has_the_contracted_keys() -> None:
         "MINIO_ROOT_USER",
         "MINIO_ROOT_PASSWORD",
         "PREFECT_API_AUTH_STRING",
+        "SOURCE_READER_PASSWORD",
     }
     assert _locals(TF_ROOT)["secret_name"] == "lakehouse-secrets"
     assert contracted <= _secret_keys(), f"missing from lakehouse-secrets: {contracted - _secret_keys()}"
