@@ -16,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import boto3
+import botocore.exceptions
 import httpx
 import psycopg
 from lakehouse.lake import open_catalog
@@ -133,6 +135,21 @@ def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> 
     assert httpx.get(f"{prefect}/health", timeout=10).status_code == 200
     user, password = prefect_auth(platform).split(":", 1)
     assert httpx.post(f"{prefect}/deployments/filter", json={}, auth=(user, password), timeout=10).status_code == 200
+    # The platform's MinIO key reaches the lake bucket and no other.
+    env = platform.settings_env()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["LAKEHOUSE_S3_ENDPOINT"],
+        aws_access_key_id=env["LAKEHOUSE_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["LAKEHOUSE_S3_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    assert s3.list_objects_v2(Bucket=env["LAKEHOUSE_S3_BUCKET"], MaxKeys=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    try:
+        s3.create_bucket(Bucket=f"not-the-lake-{int(time.time())}")
+        raise AssertionError("the platform key could create a bucket beside the lake")
+    except botocore.exceptions.ClientError as exc:
+        assert exc.response["Error"]["Code"] == "AccessDenied", exc.response
     # The service accounts cannot read Secrets or create bare pods.
     for account in ("prefect-flows", "spark"):
         who = f"system:serviceaccount:lakehouse:{account}"
