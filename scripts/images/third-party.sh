@@ -107,6 +107,11 @@ check() {
   grep -qE -- "$expect" <<<"$out" || { printf '%s\n' "$out" | tail -20 >&2; die "smoke: $what did not print /$expect/"; }
 }
 
+# refused CMD...: succeeds (printing CMD's output) when CMD fails, fails when it succeeds.
+refused() {
+  if "$@" 2>&1; then echo "succeeded although it should have been refused"; return 1; fi
+}
+
 smoke_postgres() {
   local ref=$1 pw=smoke-superuser sql="$REPO_ROOT/config/sql"
   # As k8s/base/postgres/postgres.yaml: uid 999, read-only root, PGDATA below the volume.
@@ -122,11 +127,19 @@ smoke_postgres() {
       -v "$REPO_ROOT/k8s/base/postgres/init.sh:/init/init.sh:ro" \
       -v "$sql/10-shop-schema.sql:/init/10-shop-schema.sql:ro" \
       -v "$sql/20-cdc-grants.sql:/init/20-cdc-grants.sql:ro" \
+      -v "$sql/30-source-reader-grants.sql:/init/30-source-reader-grants.sql:ro" \
       -v "$sql/serving/10-serving-store.sql:/init/serving-10-serving-store.sql:ro" \
       -e PGHOST=postgres -e PGPORT=5432 -e POSTGRES_SUPERUSER_PASSWORD=$pw \
       -e LAKEHOUSE_SOURCE_PASSWORD=s1 -e LAKEHOUSE_SOURCE_CDC_PASSWORD=s2 -e LAKEHOUSE_CATALOG_PASSWORD=s3 \
-      -e LAKEHOUSE_SERVING_PASSWORD=s4 -e LAKEHOUSE_SERVING_READER_PASSWORD=s5 \
+      -e LAKEHOUSE_SERVING_PASSWORD=s4 -e LAKEHOUSE_SERVING_READER_PASSWORD=s5 -e SOURCE_READER_PASSWORD=s6 \
       "$ref" sh /init/init.sh
+  # The quality checks' role reads the source and cannot change it.
+  check "source_reader reads shop" "^0$" \
+    "$DOCKER_BIN" exec -e PGPASSWORD=s6 "$run_id-postgres" psql -X -At -h postgres -U source_reader -d shop \
+      -c "SELECT count(*) FROM shop.customers"
+  check "source_reader cannot write shop" "permission denied" \
+    refused "$DOCKER_BIN" exec -e PGPASSWORD=s6 "$run_id-postgres" psql -X -At -h postgres -U source_reader -d shop \
+      -c "DELETE FROM shop.customers"
   # A restart keeps the cluster (no second initdb) and the server demands the password.
   "$DOCKER_BIN" restart "$run_id-postgres" >/dev/null
   wait_for postgres 60 "PostgreSQL did not come back after a restart" pg_isready -q -h 127.0.0.1 -U postgres
