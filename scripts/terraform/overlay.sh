@@ -63,6 +63,26 @@ names_of_kind() {
     END { flush() }' "$2" | tr -d '"' | sort -u
 }
 
+# The API server's addresses for the two API-egress NetworkPolicies: the `kubernetes`
+# Service's ClusterIP (before kube-proxy's DNAT) and its endpoints (after it, what most
+# policy engines match). KUBERNETES_API_CIDRS (comma-separated CIDRs) overrides; on apply
+# they are read from the cluster; a bare render keeps the base's any-address rule.
+api_cidrs="${KUBERNETES_API_CIDRS:-}"
+if [ -z "$api_cidrs" ] && [ "$action" != render ] && [ -n "${KUBE_CONTEXT:-}" ]; then
+  kube_api() { kubectl --kubeconfig "${KUBECONFIG_PATH:-$HOME/.kube/config}" --context "$KUBE_CONTEXT" "$@"; }
+  api_ips="$(kube_api -n default get service kubernetes -o jsonpath='{.spec.clusterIP}') $(kube_api -n default get endpointslices \
+    -l kubernetes.io/service-name=kubernetes -o jsonpath='{range .items[*].endpoints[*]}{.addresses[*]}{" "}{end}')" \
+    || die "could not read the API server's addresses from context $KUBE_CONTEXT" \
+      "check that the context answers (kubectl --context $KUBE_CONTEXT -n default get endpointslices), or set KUBERNETES_API_CIDRS"
+  for ip in $api_ips; do
+    case "$ip" in *:*) api_cidrs="$api_cidrs,$ip/128" ;; *) api_cidrs="$api_cidrs,$ip/32" ;; esac
+  done
+  api_cidrs="${api_cidrs#,}"
+  [ -n "$api_cidrs" ] || die "context $KUBE_CONTEXT reports no address for the kubernetes Service" "set KUBERNETES_API_CIDRS"
+fi
+[ -n "$api_cidrs" ] && info "API-server egress limited to: $api_cidrs" >&2 \
+  || info "API-server egress: any address on 443/6443 (a render without KUBERNETES_API_CIDRS)" >&2
+
 kustomize "$overlay_dir" >"$work/base.yaml" \
   || die "kubectl kustomize could not render $overlay_dir" "fix the overlay; render it alone with: kubectl kustomize --load-restrictor LoadRestrictionsNone $overlay_dir"
 
@@ -92,6 +112,7 @@ kustomize "$overlay_dir" >"$work/base.yaml" \
   if [ -n "${SERVING_API_REPLICAS:-}" ] && names_of_kind HorizontalPodAutoscaler "$work/base.yaml" | grep -qx serving-api; then
     hpa_max="$(grep -m1 -E '^  maxReplicas: [0-9]+' "$work/base.yaml" | awk '{print $2}')"
     [ "${hpa_max:-0}" -ge "$SERVING_API_REPLICAS" ] || hpa_max="$SERVING_API_REPLICAS"
+    patches_emitted=1
     echo "patches:"
     echo "  - target: {kind: HorizontalPodAutoscaler, name: serving-api}"
     echo "    patch: '[{\"op\": \"replace\", \"path\": \"/spec/minReplicas\", \"value\": $SERVING_API_REPLICAS}, {\"op\": \"replace\", \"path\": \"/spec/maxReplicas\", \"value\": $hpa_max}]'"
@@ -99,6 +120,15 @@ kustomize "$overlay_dir" >"$work/base.yaml" \
     echo "replicas:"
     echo "  - name: serving-api"
     echo "    count: $SERVING_API_REPLICAS"
+  fi
+  if [ -n "$api_cidrs" ]; then
+    to=""
+    for cidr in ${api_cidrs//,/ }; do to="$to{\"ipBlock\": {\"cidr\": \"$cidr\"}}, "; done
+    [ -n "${patches_emitted:-}" ] || echo "patches:"
+    for policy in $(names_of_kind NetworkPolicy "$work/base.yaml" | grep -E -- '-kubernetes-api-egress$'); do
+      echo "  - target: {kind: NetworkPolicy, name: $policy}"
+      echo "    patch: '[{\"op\": \"replace\", \"path\": \"/spec/egress/0/to\", \"value\": [${to%, }]}]'"
+    done
   fi
   echo "configMapGenerator:"
   echo "  - name: lakehouse-deploy-settings"

@@ -312,6 +312,29 @@ def test_serving_api_replicas_become_the_autoscalers_floor_where_there_is_one(tm
     assert "replicas" not in by_name[("Deployment", "serving-api")]["spec"]
 
 
+@pytest.mark.parametrize("overlay", _overlays())
+def test_api_server_egress_is_limited_to_the_api_servers_addresses(overlay: str) -> None:
+    """On apply overlay.sh reads these from the cluster; every API-egress rule then names only them."""
+    cidrs = ["10.96.0.1/32", "172.18.0.2/32"]
+    docs = _render({"OVERLAY": overlay, "SERVING_API_REPLICAS": "2", "KUBERNETES_API_CIDRS": ",".join(cidrs)})
+    api_policies = [
+        d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-kubernetes-api-egress")
+    ]
+    assert len(api_policies) >= 2, f"overlay {overlay}: the API-egress NetworkPolicies are missing"
+    for policy in api_policies:
+        peers = [peer for rule in policy["spec"]["egress"] for peer in rule.get("to", [])]
+        assert peers == [{"ipBlock": {"cidr": c}} for c in cidrs], f"{policy['metadata']['name']}: {peers}"
+    everywhere = [
+        (d["metadata"]["name"], peer["ipBlock"]["cidr"])
+        for d in docs
+        if d["kind"] == "NetworkPolicy"
+        for rule in d["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if peer.get("ipBlock", {}).get("cidr") in {"0.0.0.0/0", "::/0"}
+    ]
+    assert not everywhere, f"overlay {overlay}: egress to any address remains in {everywhere}"
+
+
 def test_overlay_render_defaults_to_local_images_and_the_pinned_tag(tmp_path: Path) -> None:
     for name, text in FIXTURE.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
