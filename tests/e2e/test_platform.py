@@ -160,6 +160,13 @@ def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> 
         "auth", "can-i", "create", "pods", "--as", "system:serviceaccount:lakehouse:prefect-flows", check=False
     )
     assert out.strip() == "no", "prefect-flows can create pods"
+    # API-server egress names the API server's own addresses, read from this cluster at deploy time.
+    api = platform.json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
+    slices = platform.json("get", "endpointslices", "-n", "default", "-l", "kubernetes.io/service-name=kubernetes")
+    expected = [api] + [a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]]
+    for name in ("allow-kubernetes-api-egress", "allow-spark-driver-kubernetes-api-egress"):
+        peers = [p for rule in platform.json("get", "networkpolicy", name)["spec"]["egress"] for p in rule["to"]]
+        assert peers == [{"ipBlock": {"cidr": f"{ip}/32"}} for ip in expected], f"{name}: {peers}"
 
 
 def _wait_for(what: str, check: Any, timeout: float = 900, every: float = 2) -> Any:
