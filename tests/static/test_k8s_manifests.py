@@ -450,7 +450,9 @@ def test_prefect_flow_runs_get_settings_and_registry(overlay: tuple[str, list[di
     # its secret keys by name (tests/static/test_secret_access.py), never the whole Secret
     assert not [src for src in c["envFrom"] if "secretRef" in src]
     assert {"name": "registry", "configMap": {"name": "lakehouse-registry"}} in pod["spec"]["volumes"]
-    assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "prefect-flow-run"
+    # Prefect's worker overwrites app.kubernetes.io/name on the pods it makes; NetworkPolicies
+    # select flow-run pods by component, which it leaves alone.
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "prefect-flow-run"
     variables = template["variables"]["properties"]
     assert variables["namespace"]["default"] == "lakehouse"
     assert variables["service_account_name"]["default"] == "prefect-flows"
