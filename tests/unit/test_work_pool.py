@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.client.schemas.objects import FlowRun
+import yaml
+from prefect.client.schemas.objects import Flow, FlowRun
 from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
 from flows.work_pool import FLOW_RUN_COMMAND, fixed_template, main
@@ -51,3 +52,17 @@ def test_the_cli_writes_the_fixed_template_and_refuses_an_empty_image(tmp_path: 
         "lakehouse/flows:0.1.0"
     )
     assert main(["", str(TEMPLATE), str(out)]) == 2
+
+
+def test_flow_run_pods_keep_the_label_their_network_policies_select() -> None:
+    # Prefect's worker overwrites app.kubernetes.io/name with the flow's (or deployment's) name on
+    # the pods it makes; the policies must select a label it leaves alone (seen on kind under an
+    # enforcing CNI: flow runs could reach nothing).
+    template = fixed_template(json.loads(TEMPLATE.read_text()), "lakehouse/flows:0.1.0")
+    config = asyncio.run(KubernetesWorkerJobConfiguration.from_template_and_values(template, {}, client=object()))
+    config.prepare_for_flow_run(FlowRun(flow_id=uuid.uuid4(), name="pool"), flow=Flow(name="pipeline"))
+    labels = config.job_manifest["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "pipeline", "Prefect no longer overwrites the name label?"
+    policies = TEMPLATE.parents[1] / "network-policies" / "flow-runs.yaml"
+    selector = yaml.safe_load(policies.read_text())["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= labels.items(), f"{selector} does not select a flow-run pod labelled {labels}"
