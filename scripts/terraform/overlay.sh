@@ -11,6 +11,8 @@
 #   - the image of every lakehouse/* container (IMAGE_REGISTRY prefix; IMAGE_TAG for our own),
 #   - the serving-api replicas (SERVING_API_REPLICAS; where a HorizontalPodAutoscaler
 #     serving-api exists, its minReplicas instead),
+#   - the API-egress NetworkPolicies' peers: the API server's addresses (KUBERNETES_API_CIDRS,
+#     else read from KUBE_CONTEXT on apply/delete),
 #   - the storage request of the postgres, minio and kafka StatefulSets' volume claim
 #     templates (*_STORAGE_GI), through a ConfigMap lakehouse-deploy-settings and
 #     kustomize replacements (selected by name, not by list position).
