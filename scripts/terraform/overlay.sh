@@ -65,7 +65,7 @@ names_of_kind() {
     END { flush() }' "$2" | tr -d '"' | sort -u
 }
 
-# The API server's addresses for the two API-egress NetworkPolicies: the `kubernetes`
+# The API server's addresses for the API-egress NetworkPolicies (*-kubernetes-api-egress): the `kubernetes`
 # Service's ClusterIP (before kube-proxy's DNAT) and its endpoints (after it, what most
 # policy engines match). KUBERNETES_API_CIDRS (comma-separated CIDRs) overrides; on apply
 # they are read from the cluster; a bare render keeps the base's any-address rule.

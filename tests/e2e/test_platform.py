@@ -164,9 +164,12 @@ def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> 
     api = platform.json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
     slices = platform.json("get", "endpointslices", "-n", "default", "-l", "kubernetes.io/service-name=kubernetes")
     expected = [api] + [a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]]
-    for name in ("allow-kubernetes-api-egress", "allow-spark-driver-kubernetes-api-egress"):
-        peers = [p for rule in platform.json("get", "networkpolicy", name)["spec"]["egress"] for p in rule["to"]]
-        assert peers == [{"ipBlock": {"cidr": f"{ip}/32"}} for ip in expected], f"{name}: {peers}"
+    every_policy = platform.json("get", "networkpolicy")["items"]
+    policies = [p for p in every_policy if p["metadata"]["name"].endswith("-kubernetes-api-egress")]
+    assert len(policies) >= 3, [p["metadata"]["name"] for p in policies]
+    for policy in policies:
+        peers = [p for rule in policy["spec"]["egress"] for p in rule["to"]]
+        assert peers == [{"ipBlock": {"cidr": f"{ip}/32"}} for ip in expected], f"{policy['metadata']['name']}: {peers}"
 
 
 def _wait_for(what: str, check: Any, timeout: float = 900, every: float = 2) -> Any:

@@ -19,11 +19,16 @@ pytestmark = pytest.mark.unit
 TEMPLATE = Path(__file__).resolve().parents[2] / "k8s/base/prefect/base-job-template.json"
 
 
+def rendered_pod(template: dict[str, Any], values: dict[str, Any], flow: Flow | None = None) -> dict[str, Any]:
+    """The flow-run pod template Prefect's Kubernetes worker would submit for these job variables."""
+    config = asyncio.run(KubernetesWorkerJobConfiguration.from_template_and_values(template, values, client=object()))
+    config.prepare_for_flow_run(FlowRun(flow_id=uuid.uuid4(), name="pool"), flow=flow)
+    return config.job_manifest["spec"]["template"]  # type: ignore[no-any-return]
+
+
 def rendered_container(template: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """The flow-run container Prefect's Kubernetes worker would submit for these job variables."""
-    config = asyncio.run(KubernetesWorkerJobConfiguration.from_template_and_values(template, values, client=object()))
-    config.prepare_for_flow_run(FlowRun(flow_id=uuid.uuid4(), name="pool"))
-    return config.job_manifest["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+    return rendered_pod(template, values)["spec"]["containers"][0]  # type: ignore[no-any-return]
 
 
 def test_a_caller_cannot_choose_the_image_or_the_command() -> None:
@@ -59,9 +64,7 @@ def test_flow_run_pods_keep_the_label_their_network_policies_select() -> None:
     # the pods it makes; the policies must select a label it leaves alone (seen on kind under an
     # enforcing CNI: flow runs could reach nothing).
     template = fixed_template(json.loads(TEMPLATE.read_text()), "lakehouse/flows:0.1.0")
-    config = asyncio.run(KubernetesWorkerJobConfiguration.from_template_and_values(template, {}, client=object()))
-    config.prepare_for_flow_run(FlowRun(flow_id=uuid.uuid4(), name="pool"), flow=Flow(name="pipeline"))
-    labels = config.job_manifest["spec"]["template"]["metadata"]["labels"]
+    labels = rendered_pod(template, {}, flow=Flow(name="pipeline"))["metadata"]["labels"]
     assert labels["app.kubernetes.io/name"] == "pipeline", "Prefect no longer overwrites the name label?"
     policies = TEMPLATE.parents[1] / "network-policies" / "flow-runs.yaml"
     selector = yaml.safe_load(policies.read_text())["spec"]["podSelector"]["matchLabels"]
