@@ -24,7 +24,7 @@ def registry_tables(tables: list[str] | None) -> list[str]:
 
 
 @task(retries=2, retry_delay_seconds=[10, 30], task_run_name="merge {tables}")
-def merge_tables(tables: list[str]) -> list[dict[str, Any]]:
+def merge_tables(tables: list[str], job_timeout_s: float | None = None) -> list[dict[str, Any]]:
     """Run `lakehouse-merge catch-up` for `tables` while holding each table's merge slot.
 
     Retrying is safe: the merge is exactly-once by its checkpoint (docs/merge-semantics.md).
@@ -34,7 +34,7 @@ def merge_tables(tables: list[str]) -> list[dict[str, Any]]:
         argv = ["lakehouse-merge", "catch-up", "--output", "json"]
         for t in tables:
             argv += ["--table", t]
-        return run_job(settings, argv)  # type: ignore[no-any-return]
+        return run_job(settings, argv, timeout_s=job_timeout_s)  # type: ignore[no-any-return]
 
 
 def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -71,11 +71,13 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @flow(name="cdc-merge", log_prints=True)
-def cdc_merge(tables: list[str] | None = None) -> list[dict[str, Any]]:
-    """Merge every registry table (or `tables`) until it has no lag; record the results as artifacts."""
+def cdc_merge(tables: list[str] | None = None, job_timeout_s: float | None = None) -> list[dict[str, Any]]:
+    """Merge every registry table (or `tables`) until it has no lag; record the results as artifacts.
+
+    `job_timeout_s` overrides `LAKEHOUSE_FLOWS_JOB_TIMEOUT_S` for this run's merge jobs."""
     logger = get_run_logger()
     chosen = registry_tables(tables)
-    results = merge_tables(chosen)
+    results = merge_tables(chosen, job_timeout_s)
     summary = summarize(results)
     if summary:
         create_table_artifact(

@@ -24,8 +24,12 @@ __all__ = ["JobFailed", "last_json_result", "run_job", "run_local_job"]
 BIN = Path(sys.executable).parent
 
 
-def run_job(settings: Settings, argv: list[str], *, timeout_s: float = 3600) -> Any:
-    """Run a platform CLI (`lakehouse-merge catch-up --output json`, ...) and return its JSON output."""
+def run_job(settings: Settings, argv: list[str], *, timeout_s: float | None = None) -> Any:
+    """Run a platform CLI (`lakehouse-merge catch-up --output json`, ...) and return its JSON output.
+
+    `timeout_s` defaults to `LAKEHOUSE_FLOWS_JOB_TIMEOUT_S`; a job past it is stopped (locally
+    killed, in the cluster deleted with its pods) and JobFailed raised."""
+    timeout_s = timeout_s or settings.flows.job_timeout_s
     if settings.flows.job_runner == "kubernetes":
         from flows.kubernetes_jobs import run_kubernetes_job
 

@@ -24,6 +24,9 @@ locals {
     MINIO_ROOT_PASSWORD               = 40
     LAKEHOUSE_S3_ACCESS_KEY_ID        = 20
     LAKEHOUSE_S3_SECRET_ACCESS_KEY    = 40
+    # database-backup's MinIO key: the backup bucket only (k8s/base/backup)
+    LAKEHOUSE_BACKUP_ACCESS_KEY_ID     = 20
+    LAKEHOUSE_BACKUP_SECRET_ACCESS_KEY = 40
   }
 
   # Keys with a fixed, non-secret value.

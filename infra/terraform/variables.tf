@@ -64,7 +64,7 @@ variable "image_tag" {
 }
 
 variable "sizes" {
-  description = "Persistent volume sizes in GiB of the postgres, minio and kafka StatefulSets' volume claim templates; an unset size keeps the overlay's (the kind overlay uses emptyDir, so sizes only matter for prod)."
+  description = "Persistent volume sizes in GiB of the postgres, minio and kafka StatefulSets' volume claim templates; an unset size keeps the overlay's (on kind the local-path volumes ignore sizes, so they matter for prod)."
   type = object({
     postgres_storage_gi = optional(number)
     minio_storage_gi    = optional(number)

@@ -87,6 +87,16 @@ class S3Settings(BaseSettings):
     bucket: str = Field("lake", description="bucket holding the warehouse")
 
 
+class BackupSettings(BaseSettings):
+    """Where the database-backup CronJob puts the catalog and serving dumps (k8s/base/backup),
+    and the key that may write there and nowhere else; restores read them back."""
+
+    model_config = _config("BACKUP_")
+    bucket: str = Field("lakehouse-backups", description="MinIO bucket holding <database>/<UTC time>.dump")
+    access_key_id: str = Field(description="the backup bucket's access key id", json_schema_extra={"secret": True})
+    secret_access_key: SecretStr = Field(description="the backup bucket's secret access key")
+
+
 class KafkaSettings(BaseSettings):
     """The Kafka cluster Debezium writes to."""
 
@@ -250,6 +260,9 @@ class FlowSettings(BaseSettings):
         "spark-driver",
         description="the PodTemplate (k8s/base/spark/pod-templates.yaml) each Spark driver Job's pod is made from",
     )
+    job_timeout_s: float = Field(
+        3600.0, gt=0, description="how long a flow waits for one job (a Kubernetes Job is then deleted with its pods)"
+    )
     merge_retries: int = Field(2, ge=0, description="retries of one table's merge")
     snapshot_retention_hours: float = Field(24.0, ge=0, description="expire snapshots older than this")
     retain_last_snapshots: int = Field(5, ge=1, description="snapshots always kept per table")
@@ -264,6 +277,7 @@ _AREAS: dict[str, type[BaseSettings]] = {
     "source": SourceDbSettings,
     "catalog": CatalogSettings,
     "s3": S3Settings,
+    "backup": BackupSettings,
     "kafka": KafkaSettings,
     "connect": ConnectSettings,
     "merge": MergeSettings,
@@ -325,6 +339,10 @@ class Settings(BaseSettings):
     @property
     def s3(self) -> S3Settings:
         return self._area("s3")  # type: ignore[no-any-return]
+
+    @property
+    def backup(self) -> BackupSettings:
+        return self._area("backup")  # type: ignore[no-any-return]
 
     @property
     def kafka(self) -> KafkaSettings:

@@ -3,7 +3,9 @@
 #  - kind itself (sigs.k8s.io/kind);
 #  - Kubernetes (k8s.io/kubernetes): kubeadm, kubelet, kubectl and the four control-plane
 #    binaries, version-stamped like an upstream release so kubeadm knows what it is;
-#  - etcd and CoreDNS for the node's preloaded images; crictl, which kind runs on the node.
+#  - etcd and CoreDNS for the node's preloaded images; crictl, which kind runs on the node;
+#  - the add-ons (infra/kind/addons/): kube-router, whose firewall controller enforces
+#    NetworkPolicies, and local-path-provisioner, which gives volume claims a node directory.
 # Cold: ~8 min on 2 cores with an empty Go cache (Kubernetes dominates). Warm: a second.
 source "$(dirname "$0")/common.sh"
 need_go
@@ -112,12 +114,45 @@ GO
   else info "crictl $CRICTL_VERSION: cached"; fi
 }
 
+# The k3s fork is a drop-in for upstream's module path (its go.mod still says
+# github.com/cloudnativelabs/kube-router/v2), so a wrapper module requires upstream's path and
+# replaces it by the fork; both are in the checksum database.
+build_kube_router() {
+  local out="$KUBE_ROUTER_BIN_DIR/kube-router"
+  [ -x "$out" ] && { info "kube-router $KUBE_ROUTER_VERSION: cached ($out)"; return; }
+  step "Building kube-router $KUBE_ROUTER_VERSION from $KUBE_ROUTER_MODULE (~2 min cold)"
+  local work="$KIND_CACHE/src/kube-router-$KUBE_ROUTER_VERSION"
+  mkdir -p "$work" "$KUBE_ROUTER_BIN_DIR"
+  printf 'module lakehouse.local/kube-router\n\ngo 1.24.0\n\nrequire %s %s\n\nreplace %s => %s %s\n' \
+    "$KUBE_ROUTER_UPSTREAM_MODULE" "$KUBE_ROUTER_VERSION" \
+    "$KUBE_ROUTER_UPSTREAM_MODULE" "$KUBE_ROUTER_MODULE" "$KUBE_ROUTER_VERSION" >"$work/go.mod"
+  (cd "$work" && go build -ldflags "-s -w -X $KUBE_ROUTER_UPSTREAM_MODULE/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+    -o "$out.tmp" "$KUBE_ROUTER_UPSTREAM_MODULE/cmd/kube-router") \
+    || die "building kube-router failed" "see the Go error above; the wrapper module is $work/go.mod"
+  mv "$out.tmp" "$out"
+}
+
+build_local_path() {
+  local out="$LOCAL_PATH_BIN_DIR/local-path-provisioner"
+  [ -x "$out" ] && { info "local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION: cached ($out)"; return; }
+  step "Building local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION from $LOCAL_PATH_PROVISIONER_MODULE (~1 min cold)"
+  local work="$KIND_CACHE/src/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION"
+  mkdir -p "$work" "$LOCAL_PATH_BIN_DIR"
+  printf 'module lakehouse.local/local-path-provisioner\n\ngo 1.24.0\n\nrequire %s %s\n' \
+    "$LOCAL_PATH_PROVISIONER_MODULE" "$LOCAL_PATH_PROVISIONER_VERSION" >"$work/go.mod"
+  (cd "$work" && go build -ldflags "-s -w" -o "$out.tmp" "$LOCAL_PATH_PROVISIONER_MODULE") \
+    || die "building local-path-provisioner failed" "see the Go error above; the wrapper module is $work/go.mod"
+  mv "$out.tmp" "$out"
+}
+
 what=${1:-all}
 case "$what" in
   kind) build_kind ;;
   kubernetes) build_kubernetes ;;
   kubectl) build_kubernetes kubectl ;;
   addons) build_addons ;;
-  all) build_kind; build_kubernetes; build_addons ;;
-  *) die "unknown part '$what'" "use one of: kind kubernetes kubectl addons all" ;;
+  kube-router) build_kube_router ;;
+  local-path) build_local_path ;;
+  all) build_kind; build_kubernetes; build_addons; build_kube_router; build_local_path ;;
+  *) die "unknown part '$what'" "use one of: kind kubernetes kubectl addons kube-router local-path all" ;;
 esac

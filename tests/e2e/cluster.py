@@ -75,10 +75,12 @@ class Platform:
     cluster: KindCluster
     tools: Tools
     forwards: dict[str, int] = field(default_factory=dict)
+    _forwarders: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _stack: ExitStack = field(default_factory=ExitStack)
 
-    def kubectl(self, *args: str, timeout: float = 300, check: bool = True) -> str:
-        """Run kubectl against the cluster (context kind-<name>, namespace lakehouse) and return stdout."""
+    def kubectl(self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None) -> str:
+        """Run kubectl against the cluster (context kind-<name>, namespace lakehouse) and return stdout;
+        `stdin` is piped to it (`kubectl apply -f -`)."""
         argv = [
             str(self.tools.kubectl),
             "--kubeconfig",
@@ -89,7 +91,7 @@ class Platform:
             NAMESPACE,
             *args,
         ]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin)
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
         return done.stdout
@@ -102,7 +104,8 @@ class Platform:
         Re-started when the pod behind it was replaced (a port-forward pins one pod)."""
         key = f"{service}:{port}"
         local = self.forwards.get(key)
-        if local and _answers(local):
+        running = key in self._forwarders and self._forwarders[key].poll() is None
+        if local and running and _answers(local):
             return local
         local = free_port()
         argv = [
@@ -128,7 +131,15 @@ class Platform:
                 raise AssertionError(f"kubectl port-forward svc/{service} {port} did not listen within 30s")
             time.sleep(0.2)
         self.forwards[key] = local
+        self._forwarders[key] = proc
         return local
+
+    def drop_forwards(self) -> None:
+        """Stop every port-forward: after a pod restart a forward may still listen yet lead nowhere."""
+        for proc in self._forwarders.values():
+            _stop(proc)
+        self._forwarders.clear()
+        self.forwards.clear()
 
     def settings_env(self) -> dict[str, str]:
         """The pods' settings environment (ConfigMap + Secret), with every service host replaced by a

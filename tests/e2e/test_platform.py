@@ -8,83 +8,20 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import sys
 import threading
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import boto3
 import botocore.exceptions
 import httpx
 import psycopg
-from lakehouse.lake import open_catalog
-from lakehouse.reconcile import diff_table
-from loadgen.workload import Workload
 
-from tests.e2e.cluster import REPO, Platform, settings_from
+from tests.e2e.cluster import Platform, settings_from
+from tests.e2e.drive import assert_silver_equals_source, converge, prefect_auth, run_deployment, wait_for, workload
 from tests.gold_sql import PG_CUSTOMERS
-
-PREFECT = REPO / ".venv" / "bin" / "prefect"
-
-
-def prefect_auth(platform: Platform) -> str:
-    """The Prefect API's "user:password", as Terraform put it into the Secret (an operator's way in)."""
-    data = platform.json("get", "secret", "lakehouse-secrets")["data"]
-    return base64.b64decode(data["PREFECT_API_AUTH_STRING"]).decode()
-
-
-def run_deployment(platform: Platform, name: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
-    """`prefect deployment run NAME --watch` against the in-cluster Prefect API (exit 0 = completed)."""
-    api = f"http://127.0.0.1:{platform.forward('prefect-server', 4200)}/api"
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(PREFECT), "deployment", "run", name, "--watch", "--watch-timeout", str(timeout)],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(REPO / ".local"),
-            "PREFECT_API_URL": api,
-            "PREFECT_API_AUTH_STRING": prefect_auth(platform),
-        },
-        capture_output=True,
-        text=True,
-        timeout=timeout + 120,
-    )
-    print(f"{name}: exit {proc.returncode} after {time.monotonic() - started:.0f}s", file=sys.stderr)
-    return proc
-
-
-def workload(settings: Any, ops: int, seed: int) -> None:
-    with psycopg.connect(settings.source.conninfo(), autocommit=True) as conn:
-        wl = Workload(conn, seed=seed)
-        wl.seed_if_empty()
-        wl.run(ops=ops)
-
-
-def assert_silver_equals_source(settings: Any) -> None:
-    catalog = open_catalog(settings)
-    problems, summary = [], []
-    for spec in settings.registry().tables:
-        d = diff_table(settings.source.conninfo(), catalog.load_table(spec.iceberg), spec)
-        summary.append(d.summary())
-        if not d.equal:
-            problems.append(d.summary())
-    print("\n".join(summary), file=sys.stderr)
-    assert not problems, "\n".join(problems)
-
-
-def converge(platform: Platform, settings: Any, attempts: int = 3) -> None:
-    """Run the pipeline until silver equals PostgreSQL; the first run that passes ends it."""
-    last = ""
-    for _ in range(attempts):
-        proc = run_deployment(platform, "pipeline/kubernetes")
-        if proc.returncode == 0:
-            assert_silver_equals_source(settings)
-            return
-        last = proc.stdout[-4000:] + proc.stderr[-2000:]
-    raise AssertionError(f"pipeline/kubernetes did not complete in {attempts} runs:\n{last}")
 
 
 def test_rows_written_in_the_cluster_reach_silver_and_the_serving_api(platform: Platform) -> None:
@@ -172,16 +109,6 @@ def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> 
         assert peers == [{"ipBlock": {"cidr": f"{ip}/32"}} for ip in expected], f"{policy['metadata']['name']}: {peers}"
 
 
-def _wait_for(what: str, check: Any, timeout: float = 900, every: float = 2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def test_connect_and_spark_driver_pods_deleted_mid_flight_lose_nothing(platform: Platform) -> None:
     with settings_from(platform.settings_env()) as settings:
         errors: list[BaseException] = []
@@ -221,7 +148,7 @@ def test_connect_and_spark_driver_pods_deleted_mid_flight_lose_nothing(platform:
                         return str(p["metadata"]["name"])
                 return None
 
-            driver = _wait_for("a running Spark driver pod of the new merge", running_driver)
+            driver = wait_for("a running Spark driver pod of the new merge", running_driver)
             time.sleep(15)  # mid-merge: the JVM is up and reading Kafka
             platform.kubectl("delete", "pod", driver, "--wait=false")
             print(f"deleted Spark driver pod {driver}", file=sys.stderr)

@@ -40,6 +40,8 @@ SECRET_KEYS = {
     "LAKEHOUSE_CATALOG_PASSWORD",
     "LAKEHOUSE_S3_ACCESS_KEY_ID",
     "LAKEHOUSE_S3_SECRET_ACCESS_KEY",
+    "LAKEHOUSE_BACKUP_ACCESS_KEY_ID",
+    "LAKEHOUSE_BACKUP_SECRET_ACCESS_KEY",
     "LAKEHOUSE_SERVING_PASSWORD",
     "LAKEHOUSE_SERVING_READER_PASSWORD",
     "POSTGRES_SUPERUSER_PASSWORD",
@@ -82,6 +84,8 @@ def pod_specs(objs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict
         if obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
             replicas = obj["spec"].get("replicas", 1) if obj["kind"] != "Job" else 1
             yield obj, obj["spec"]["template"]["spec"], replicas
+        elif obj["kind"] == "CronJob":
+            yield obj, obj["spec"]["jobTemplate"]["spec"]["template"]["spec"], 1
         elif obj["kind"] == "PodTemplate":
             yield obj, obj["template"]["spec"], 0
 
@@ -374,11 +378,22 @@ def test_kind_cpu_requests_leave_room_for_a_pipeline_run() -> None:
     )
 
 
-def test_kind_runs_single_replicas_without_claims() -> None:
+def test_kind_runs_single_replicas_with_claims_of_the_default_class() -> None:
+    """Data that outlives its pod (the fault drill restarts PostgreSQL, Kafka and MinIO), from
+    claims with no class named, so the default binds them: local-path on stock and offline kind."""
     objs = render("kind")
     assert all(replicas == 1 for w, _, replicas in pod_specs(objs) if w["kind"] != "PodTemplate")
-    assert not [name_of(o) for o in objs if o["kind"] == "PersistentVolumeClaim"]
-    assert not [name_of(o) for o in objs if o["kind"] == "StatefulSet" and o["spec"].get("volumeClaimTemplates")]
+    stateful = {o["metadata"]["name"]: o for o in objs if o["kind"] == "StatefulSet"}
+    assert set(stateful) == {"postgres", "kafka", "minio"}
+    claims = [o["spec"] for o in objs if o["kind"] == "PersistentVolumeClaim"]
+    for name, sts in stateful.items():
+        templates = sts["spec"].get("volumeClaimTemplates") or []
+        assert [t["metadata"]["name"] for t in templates] == ["data"], name
+        claims += [t["spec"] for t in templates]
+        volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"].get("volumes", [])}
+        assert "data" not in volumes, f"{name}: a pod volume named data would shadow the claim"
+    assert len(claims) == 4, claims  # the three StatefulSets' and Prefect server's
+    assert not [c for c in claims if c.get("storageClassName")], "kind claims name no class: the default binds them"
 
 
 def test_prod_has_budgets_autoscaling_and_spread() -> None:

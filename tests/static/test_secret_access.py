@@ -31,6 +31,7 @@ pytestmark = pytest.mark.static
 WHOLE = "<every key>"
 ADMIN_KEYS = {"POSTGRES_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
 S3 = {"LAKEHOUSE_S3_ACCESS_KEY_ID", "LAKEHOUSE_S3_SECRET_ACCESS_KEY"}
+BACKUP_S3 = {"LAKEHOUSE_BACKUP_ACCESS_KEY_ID", "LAKEHOUSE_BACKUP_SECRET_ACCESS_KEY"}
 # workload -> the keys of Secret lakehouse-secrets it can read (env, envFrom or volume).
 EXPECTED: dict[str, set[str]] = {
     "StatefulSet/postgres": {"POSTGRES_SUPERUSER_PASSWORD"},
@@ -44,7 +45,9 @@ EXPECTED: dict[str, set[str]] = {
         "SOURCE_READER_PASSWORD",
     },
     "StatefulSet/minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
-    "Job/minio-setup": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", *S3},
+    "Job/minio-setup": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", *S3, *BACKUP_S3},
+    # dumps the catalog and serving store as their owners, uploads with the backup bucket's key
+    "CronJob/database-backup": {"LAKEHOUSE_CATALOG_PASSWORD", "LAKEHOUSE_SERVING_PASSWORD", *BACKUP_S3},
     "Deployment/kafka-connect": {"LAKEHOUSE_SOURCE_CDC_PASSWORD"},
     "Job/connector-config": {"LAKEHOUSE_SOURCE_PASSWORD"},
     "Deployment/serving-api": {"LAKEHOUSE_SERVING_READER_PASSWORD"},
