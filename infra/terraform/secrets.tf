@@ -14,7 +14,9 @@ locals {
 
   # key => length of the generated value (hex characters).
   generated_secrets = {
-    POSTGRES_SUPERUSER_PASSWORD       = 40 # PostgreSQL superuser
+    POSTGRES_SUPERUSER_PASSWORD       = 40 # the source PostgreSQL's superuser
+    PLATFORM_DB_SUPERUSER_PASSWORD    = 40 # the platform PostgreSQL's superuser (lakehouse-db)
+    PREFECT_DB_PASSWORD               = 40 # Prefect server's database role (lakehouse-db)
     LAKEHOUSE_SOURCE_PASSWORD         = 40 # owner of the shop schema (the OLTP source)
     LAKEHOUSE_SOURCE_CDC_PASSWORD     = 40 # replication role Debezium connects as
     SOURCE_READER_PASSWORD            = 40 # read-only role of the quality checks (flow-run pods)
@@ -37,6 +39,8 @@ locals {
   # Keys made of generated parts.
   composed_secrets = {
     PREFECT_API_AUTH_STRING = "lakehouse:${terraform_data.prefect_api_password.output}"
+    # The Prefect server's database (k8s/base/lakehouse-db); hex passwords need no URL quoting.
+    PREFECT_API_DATABASE_CONNECTION_URL = "postgresql+asyncpg://prefect:${terraform_data.secret["PREFECT_DB_PASSWORD"].output}@lakehouse-db:5432/prefect"
   }
 
   # Keys that carry the same value as another key (none today; kept for renames).

@@ -73,6 +73,7 @@ def platform() -> Iterator[Platform]:
         )
         for kind_name in (
             "statefulset/postgres",
+            "statefulset/lakehouse-db",
             "statefulset/kafka",
             "statefulset/minio",
             "deployment/kafka-connect",

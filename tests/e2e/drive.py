@@ -94,7 +94,9 @@ def assert_bronze_holds_each_record_once(settings: Any) -> None:
     catalog = open_catalog(settings)
     registry = settings.registry()
     doubled = []
-    for name in [registry.bronze(t) for t in registry.tables] + [registry.dead_letter]:
+    # The registry names Spark tables (catalog.namespace.table); pyiceberg wants namespace.table.
+    for spark_name in [registry.bronze(t) for t in registry.tables] + [registry.dead_letter]:
+        name = spark_name.split(".", 1)[1]
         arrow = catalog.load_table(name).scan(selected_fields=("topic", "kafka_partition", "kafka_offset")).to_arrow()
         keys = list(zip(*(arrow[c].to_pylist() for c in ("topic", "kafka_partition", "kafka_offset")), strict=True))
         if len(keys) != len(set(keys)):

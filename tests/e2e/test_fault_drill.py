@@ -1,8 +1,9 @@
-"""The fault drill on kind: while changes are written and a merge runs, one component fails —
-the Kafka broker pod killed, PostgreSQL's pod restarted (source and catalog), MinIO's pod
-restarted, a Spark executor pod killed, a merge Job held past its timeout. After each, the
-pipeline is run until it completes, and then every silver table equals PostgreSQL, no bronze
-table or the dead letters hold a Kafka record twice, and no Spark pod is left running.
+"""The fault drill on kind: while changes are written and a merge runs, one component fails:
+the Kafka broker pod killed, the source PostgreSQL's pod restarted, the platform PostgreSQL's
+pod (catalog, serving store, Prefect) restarted, MinIO's pod restarted, a Spark executor pod
+killed, a merge Job held past its timeout. After each, the pipeline is run until it completes,
+and then every silver table equals PostgreSQL, no bronze table or the dead letters hold a Kafka
+record twice, and no Spark pod is left running.
 
 The data stores keep their data across restarts because the kind overlay's claims are bound by
 local-path-provisioner (infra/kind/addons/local-path/)."""
@@ -24,6 +25,8 @@ POD_FAULTS = {
     # fault: (pod selector, statefulset to wait for, delete flags)
     "kafka-broker-killed": ("app.kubernetes.io/name=kafka", "statefulset/kafka", ("--grace-period=0", "--force")),
     "postgres-restarted": ("app.kubernetes.io/name=postgres", "statefulset/postgres", ()),
+    # the platform's PostgreSQL: the catalog (and the merge's lease) mid-merge
+    "catalog-db-restarted": ("app.kubernetes.io/name=lakehouse-db", "statefulset/lakehouse-db", ()),
     "minio-restarted": ("app.kubernetes.io/name=minio", "statefulset/minio", ()),
     "executor-killed": ("spark-role=executor", "", ("--grace-period=0", "--force")),
 }

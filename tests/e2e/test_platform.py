@@ -97,6 +97,38 @@ def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> 
         "auth", "can-i", "create", "pods", "--as", "system:serviceaccount:lakehouse:prefect-flows", check=False
     )
     assert out.strip() == "no", "prefect-flows can create pods"
+    # RBAC must let `spark` patch and delete every pod and ConfigMap (Spark names what it makes at
+    # run time); the admission policy k8s/base/spark/guard.yaml narrows it to what Spark makes.
+    spark = "system:serviceaccount:lakehouse:spark"
+    assert platform.kubectl("auth", "can-i", "patch", "configmaps", "--as", spark, check=False).strip() == "yes"
+    for argv in (
+        ("patch", "configmap", "lakehouse-settings", "-p", '{"data":{"LAKEHOUSE_LOG_LEVEL":"DEBUG"}}'),
+        ("delete", "configmap", "lakehouse-settings"),
+        ("create", "configmap", "not-sparks", "--from-literal=a=b"),
+    ):
+        refused = _as_spark(platform, *argv)
+        assert "spark-role" in refused, f"spark could {' '.join(argv[:2])}: {refused}"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "not-an-executor", "labels": {"spark-role": "executor"}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            # passes Pod Security `restricted`, so the refusal below is the policy's
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "lakehouse/spark-jobs",
+                    "command": ["true"],
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
+            "volumes": [{"name": "s", "secret": {"secretName": "lakehouse-secrets"}}],
+        },
+    }
+    refused = _as_spark(platform, "apply", "-f", "-", stdin=json.dumps(pod))
+    assert "may not mount a Secret" in refused, refused
     # API-server egress names the API server's own addresses, read from this cluster at deploy time.
     api = platform.json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
     slices = platform.json("get", "endpointslices", "-n", "default", "-l", "kubernetes.io/service-name=kubernetes")
@@ -107,6 +139,17 @@ def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> 
     for policy in policies:
         peers = [p for rule in policy["spec"]["egress"] for p in rule["to"]]
         assert peers == [{"ipBlock": {"cidr": f"{ip}/32"}} for ip in expected], f"{policy['metadata']['name']}: {peers}"
+
+
+def _as_spark(platform: Platform, *argv: str, stdin: str | None = None) -> str:
+    """Run a server-side dry run of `kubectl argv` as the spark service account; return what the
+    API server said when it refused (an AssertionError when it accepted)."""
+    cmd = [*argv, "--dry-run=server", "--as", "system:serviceaccount:lakehouse:spark"]
+    try:
+        out = platform.kubectl(*cmd, stdin=stdin)
+    except AssertionError as exc:
+        return str(exc)
+    raise AssertionError(f"the API server accepted `kubectl {' '.join(argv)}` from the spark account: {out}")
 
 
 def test_connect_and_spark_driver_pods_deleted_mid_flight_lose_nothing(platform: Platform) -> None:

@@ -59,7 +59,7 @@ def test_the_catalog_backup_restores_into_a_fresh_database_that_serves_the_same_
         # A fresh database owned by the catalog role, the dump restored into it as that role.
         restored_db = f"{database}_restore_{int(time.time())}"
         cat = settings.catalog
-        superuser = env["POSTGRES_SUPERUSER_PASSWORD"]
+        superuser = env["PLATFORM_DB_SUPERUSER_PASSWORD"]  # the catalog is in lakehouse-db
         admin = f"host={cat.host} port={cat.port} dbname=postgres user=postgres password={superuser}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{restored_db}" OWNER "{cat.user}"')

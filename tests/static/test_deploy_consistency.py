@@ -147,6 +147,35 @@ def test_image_names_agree_across_skaffold_manifests_scripts_and_dockerfiles() -
     )
 
 
+def test_skaffold_rewrites_the_image_names_in_configmaps_as_it_rewrites_image_fields() -> None:
+    """`skaffold run --default-repo=...` must give flow-run pods, drivers and executors the image it
+    pushed, like every `image:` field. Skaffold rewrites a ConfigMap value only where
+    `resourceSelector.allow` names its navpath ('.data.<key>', pkg/skaffold/kubernetes/manifest/
+    images.go); those must be exactly the fields kustomize rewrites (k8s/base/image-fields.yaml),
+    in every profile, and each such value in every overlay must name a skaffold artifact, so the
+    replacer matches it. (Skaffold itself is not served by the Go module proxy here.)"""
+    fields = yaml.safe_load((REPO / "k8s" / "base" / "image-fields.yaml").read_text())["images"]
+    keys = {f["path"].removeprefix("data/") for f in fields if f["kind"] == "ConfigMap"}
+    assert keys, "k8s/base/image-fields.yaml names no ConfigMap field"
+    config = skaffold()
+    allowed = [a for a in config.get("resourceSelector", {}).get("allow", []) if a["groupKind"] == "ConfigMap"]
+    assert len(allowed) == 1, "skaffold.yaml: one resourceSelector.allow entry for groupKind ConfigMap"
+    assert set(allowed[0]["image"]) == {f".data.{k}" for k in keys}, (
+        f"skaffold.yaml rewrites {sorted(allowed[0]['image'])}; image-fields.yaml has {sorted(keys)}"
+    )
+    assert not allowed[0].get("labels"), "skaffold must not add labels to ConfigMaps"
+    for profile in config["profiles"]:
+        assert "resourceSelector" not in profile, f"profile {profile['name']} replaces the resourceSelector"
+        for op in profile.get("patches", []):
+            assert not op["path"].startswith("/resourceSelector"), f"profile {profile['name']} patches it"
+    artifacts = {a["image"] for a in config["build"]["artifacts"]}
+    for overlay in OVERLAYS:
+        for cm in (o for o in render(overlay) if o["kind"] == "ConfigMap"):
+            for key in keys & set(cm.get("data", {})):
+                name = cm["data"][key].rsplit(":", 1)[0]
+                assert name in artifacts, f"overlay {overlay}: {name_of(cm)} {key}={cm['data'][key]} is no artifact"
+
+
 def test_image_tag_agrees_across_skaffold_terraform_and_the_makefile() -> None:
     config = skaffold()
     assert config["build"]["tagPolicy"] == {"envTemplate": {"template": "{{.IMAGE_TAG}}"}}, (

@@ -42,6 +42,9 @@ SECRET_KEYS = {
     "LAKEHOUSE_S3_SECRET_ACCESS_KEY",
     "LAKEHOUSE_BACKUP_ACCESS_KEY_ID",
     "LAKEHOUSE_BACKUP_SECRET_ACCESS_KEY",
+    "PLATFORM_DB_SUPERUSER_PASSWORD",
+    "PREFECT_DB_PASSWORD",
+    "PREFECT_API_DATABASE_CONNECTION_URL",
     "LAKEHOUSE_SERVING_PASSWORD",
     "LAKEHOUSE_SERVING_READER_PASSWORD",
     "POSTGRES_SUPERUSER_PASSWORD",
@@ -279,7 +282,10 @@ def test_postgres_init_applies_the_committed_sql(overlay: tuple[str, list[dict[s
     assert data["10-shop-schema.sql"] == (sql / "10-shop-schema.sql").read_text()
     assert data["20-cdc-grants.sql"] == (sql / "20-cdc-grants.sql").read_text()
     assert data["30-source-reader-grants.sql"] == (sql / "30-source-reader-grants.sql").read_text()
-    assert data["serving-10-serving-store.sql"] == (sql / "serving" / "10-serving-store.sql").read_text()
+    platform = generated(objs, "lakehouse-db-init")
+    assert len(platform) == 1
+    serving = platform[0]["data"]["serving-10-serving-store.sql"]
+    assert serving == (sql / "serving" / "10-serving-store.sql").read_text()
 
 
 def test_pods_run_as_non_root(overlay: tuple[str, list[dict[str, Any]]]) -> None:
@@ -384,7 +390,7 @@ def test_kind_runs_single_replicas_with_claims_of_the_default_class() -> None:
     objs = render("kind")
     assert all(replicas == 1 for w, _, replicas in pod_specs(objs) if w["kind"] != "PodTemplate")
     stateful = {o["metadata"]["name"]: o for o in objs if o["kind"] == "StatefulSet"}
-    assert set(stateful) == {"postgres", "kafka", "minio"}
+    assert set(stateful) == {"postgres", "lakehouse-db", "kafka", "minio"}
     claims = [o["spec"] for o in objs if o["kind"] == "PersistentVolumeClaim"]
     for name, sts in stateful.items():
         templates = sts["spec"].get("volumeClaimTemplates") or []
@@ -392,7 +398,7 @@ def test_kind_runs_single_replicas_with_claims_of_the_default_class() -> None:
         claims += [t["spec"] for t in templates]
         volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"].get("volumes", [])}
         assert "data" not in volumes, f"{name}: a pod volume named data would shadow the claim"
-    assert len(claims) == 4, claims  # the three StatefulSets' and Prefect server's
+    assert len(claims) == 4, claims  # one per StatefulSet (Prefect's state is in lakehouse-db)
     assert not [c for c in claims if c.get("storageClassName")], "kind claims name no class: the default binds them"
 
 
@@ -504,3 +510,26 @@ def test_skaffold_builds_our_images_and_deploys_the_overlays() -> None:
         "patches"
     ]
     assert "kubectl" in config["deploy"]
+
+
+def test_the_spark_account_is_narrowed_by_admission_policies(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    """RBAC lets `spark` patch and delete every pod and ConfigMap; k8s/base/spark/guard.yaml must
+    bind, for that account in the platform's namespace, both policies that narrow it."""
+    name, objs = overlay
+    policies = {o["metadata"]["name"]: o for o in objs if o["kind"] == "ValidatingAdmissionPolicy"}
+    bindings = {o["spec"]["policyName"]: o for o in objs if o["kind"] == "ValidatingAdmissionPolicyBinding"}
+    wanted = {"lakehouse-spark-makes-only-spark-objects", "lakehouse-spark-pods-carry-no-secrets"}
+    assert wanted <= set(policies), f"overlay {name}: policies {sorted(policies)}"
+    subjects = find(objs, "RoleBinding", "spark-driver")["subjects"]
+    assert [(s["kind"], s["name"]) for s in subjects] == [("ServiceAccount", "spark")], subjects
+    tf_main = (REPO / "infra" / "terraform" / "main.tf").read_text()
+    for policy in wanted:
+        conditions = [c["expression"] for c in policies[policy]["spec"]["matchConditions"]]
+        assert conditions == ["request.userInfo.username == 'system:serviceaccount:' + request.namespace + ':spark'"]
+        binding = bindings[policy]
+        assert binding["spec"]["validationActions"] == ["Deny"], policy
+        labels = binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]
+        for key, value in labels.items():
+            assert f'"{key}"' in tf_main and f'"{value}"' in tf_main, (
+                f"{policy}: Terraform does not label the namespace {key}={value}, so the policy binds nowhere"
+            )

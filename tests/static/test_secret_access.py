@@ -29,20 +29,27 @@ from tests.static.test_k8s_manifests import (
 pytestmark = pytest.mark.static
 
 WHOLE = "<every key>"
-ADMIN_KEYS = {"POSTGRES_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+ADMIN_KEYS = {"POSTGRES_SUPERUSER_PASSWORD", "PLATFORM_DB_SUPERUSER_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
 S3 = {"LAKEHOUSE_S3_ACCESS_KEY_ID", "LAKEHOUSE_S3_SECRET_ACCESS_KEY"}
 BACKUP_S3 = {"LAKEHOUSE_BACKUP_ACCESS_KEY_ID", "LAKEHOUSE_BACKUP_SECRET_ACCESS_KEY"}
 # workload -> the keys of Secret lakehouse-secrets it can read (env, envFrom or volume).
 EXPECTED: dict[str, set[str]] = {
+    # the source: its superuser sets up its own roles and nothing of the platform's
     "StatefulSet/postgres": {"POSTGRES_SUPERUSER_PASSWORD"},
     "Job/postgres-init": {
         "POSTGRES_SUPERUSER_PASSWORD",
         "LAKEHOUSE_SOURCE_PASSWORD",
         "LAKEHOUSE_SOURCE_CDC_PASSWORD",
+        "SOURCE_READER_PASSWORD",
+    },
+    # the platform's PostgreSQL: catalog, serving store, Prefect's database
+    "StatefulSet/lakehouse-db": {"PLATFORM_DB_SUPERUSER_PASSWORD"},
+    "Job/lakehouse-db-init": {
+        "PLATFORM_DB_SUPERUSER_PASSWORD",
         "LAKEHOUSE_CATALOG_PASSWORD",
         "LAKEHOUSE_SERVING_PASSWORD",
         "LAKEHOUSE_SERVING_READER_PASSWORD",
-        "SOURCE_READER_PASSWORD",
+        "PREFECT_DB_PASSWORD",
     },
     "StatefulSet/minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
     "Job/minio-setup": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", *S3, *BACKUP_S3},
@@ -53,7 +60,7 @@ EXPECTED: dict[str, set[str]] = {
     "Deployment/serving-api": {"LAKEHOUSE_SERVING_READER_PASSWORD"},
     "StatefulSet/kafka": set(),
     # the Prefect API's basic auth: the server checks it, its clients send it
-    "Deployment/prefect-server": {"PREFECT_API_AUTH_STRING"},
+    "Deployment/prefect-server": {"PREFECT_API_AUTH_STRING", "PREFECT_API_DATABASE_CONNECTION_URL"},
     "Deployment/prefect-worker": {"PREFECT_API_AUTH_STRING"},
     "Job/prefect-deploy": {"PREFECT_API_AUTH_STRING"},
     "PodTemplate/spark-driver": set(),
@@ -127,4 +134,11 @@ def test_every_workload_reads_only_the_secret_keys_it_uses(overlay: str) -> None
 
 def test_admin_credentials_reach_only_the_servers_and_their_setup_jobs() -> None:
     holders = {w for w, keys in EXPECTED.items() if keys & ADMIN_KEYS}
-    assert holders == {"StatefulSet/postgres", "Job/postgres-init", "StatefulSet/minio", "Job/minio-setup"}
+    assert holders == {
+        "StatefulSet/postgres",
+        "Job/postgres-init",
+        "StatefulSet/lakehouse-db",
+        "Job/lakehouse-db-init",
+        "StatefulSet/minio",
+        "Job/minio-setup",
+    }
