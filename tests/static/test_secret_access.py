@@ -60,7 +60,11 @@ EXPECTED: dict[str, set[str]] = {
     "Deployment/serving-api": {"LAKEHOUSE_SERVING_READER_PASSWORD"},
     "StatefulSet/kafka": set(),
     # the Prefect API's basic auth: the server checks it, its clients send it
-    "Deployment/prefect-server": {"PREFECT_API_AUTH_STRING", "PREFECT_API_DATABASE_CONNECTION_URL"},
+    "Deployment/prefect-server": {
+        "PREFECT_API_AUTH_STRING",
+        "PREFECT_API_DATABASE_CONNECTION_URL",
+        "PREFECT_DB_PASSWORD",
+    },
     "Deployment/prefect-worker": {"PREFECT_API_AUTH_STRING"},
     "Job/prefect-deploy": {"PREFECT_API_AUTH_STRING"},
     "PodTemplate/spark-driver": set(),
