@@ -3,6 +3,7 @@
 locals {
   services = {
     postgres      = { service = "postgres", port = 5432, scheme = "postgresql" }
+    lakehouse_db  = { service = "lakehouse-db", port = 5432, scheme = "postgresql" }
     kafka         = { service = "kafka", port = 9092, scheme = "kafka" }
     kafka_connect = { service = "kafka-connect", port = 8083, scheme = "http" }
     minio_s3      = { service = "minio", port = 9000, scheme = "http" }

@@ -1,8 +1,9 @@
 """NetworkPolicies enforced in the running cluster (kube-router's firewall controller on kind,
-`infra/kind/addons/kube-router/`): a pod no allow rule names is refused by PostgreSQL, Kafka, MinIO and
-the Prefect API, from inside the platform's namespace and from another one, while the same pod
-reaches what is meant to be open (DNS, the serving API) and the platform's own pods still reach
-their stores. Refusals are told apart from a broken network by those open paths in the same pod."""
+`infra/kind/addons/kube-router/`): a pod no allow rule names is refused by PostgreSQL, Kafka, MinIO
+and the Prefect API, from inside the platform's namespace and from another one, while the same
+pod reaches what is meant to be open (DNS, the serving API), and the platform's own pods still
+reach their stores (the serving API its database in lakehouse-db, but not the source).
+Refusals are told apart from a broken network by the open paths in the same pod."""
 
 from __future__ import annotations
 
@@ -94,8 +95,10 @@ def test_a_pod_without_an_allow_rule_is_refused_by_every_store(platform: Platfor
     reached = {t for t, why in seen.items() if why == "open"}
     assert not reached, f"an unlabelled pod in {NAMESPACE} reached {sorted(reached)}: {seen}"
 
-    # The platform's own traffic still flows: the serving API reaches PostgreSQL.
-    out = platform.kubectl(
-        "exec", "deployment/serving-api", "--", "python", "-c", PROBE, f"postgres.{NAMESPACE}.svc.cluster.local:5432"
-    )
-    assert set(json.loads(out.strip().splitlines()[-1]).values()) == {"open"}, out
+    # The platform's own traffic still flows: the serving API reaches its store in lakehouse-db,
+    # and not the source, which admits only what reads it.
+    store, source = (f"{host}.{NAMESPACE}.svc.cluster.local:5432" for host in ("lakehouse-db", "postgres"))
+    out = platform.kubectl("exec", "deployment/serving-api", "--", "python", "-c", PROBE, store, source)
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen[store] == "open", f"the serving API cannot reach its store: {seen}"
+    assert seen[source] != "open", f"the serving API reaches the source PostgreSQL: {seen}"
