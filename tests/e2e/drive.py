@@ -59,6 +59,7 @@ def run_deployment(
 
 
 def workload(settings: Any, ops: int, seed: int) -> None:
+    """`ops` shop changes (inserts, updates, deletes) written to the source, reproducible by `seed`."""
     with psycopg.connect(settings.source.conninfo(), autocommit=True) as conn:
         wl = Workload(conn, seed=seed)
         wl.seed_if_empty()
@@ -66,6 +67,7 @@ def workload(settings: Any, ops: int, seed: int) -> None:
 
 
 def assert_silver_equals_source(settings: Any) -> None:
+    """Every registry table read back through the catalog equals PostgreSQL, row for row."""
     catalog = open_catalog(settings)
     problems, summary = [], []
     for spec in settings.registry().tables:
