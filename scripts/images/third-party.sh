@@ -122,17 +122,30 @@ smoke_postgres() {
     "$ref" -c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10
   wait_for postgres 60 "PostgreSQL did not become ready" pg_isready -q -h 127.0.0.1 -U postgres
   # The postgres-init Job: its own script and the committed SQL, from a second container.
-  check "the postgres-init script" "roles, databases and schemas are in place" \
+  check "the postgres-init script" "the source's roles, database and schema are in place" \
     "$DOCKER_BIN" run --rm --network "$run_id" -u 999:999 --read-only \
       -v "$REPO_ROOT/k8s/base/postgres/init.sh:/init/init.sh:ro" \
       -v "$sql/10-shop-schema.sql:/init/10-shop-schema.sql:ro" \
       -v "$sql/20-cdc-grants.sql:/init/20-cdc-grants.sql:ro" \
       -v "$sql/30-source-reader-grants.sql:/init/30-source-reader-grants.sql:ro" \
-      -v "$sql/serving/10-serving-store.sql:/init/serving-10-serving-store.sql:ro" \
       -e PGHOST=postgres -e PGPORT=5432 -e POSTGRES_SUPERUSER_PASSWORD=$pw \
-      -e LAKEHOUSE_SOURCE_PASSWORD=s1 -e LAKEHOUSE_SOURCE_CDC_PASSWORD=s2 -e LAKEHOUSE_CATALOG_PASSWORD=s3 \
-      -e LAKEHOUSE_SERVING_PASSWORD=s4 -e LAKEHOUSE_SERVING_READER_PASSWORD=s5 -e SOURCE_READER_PASSWORD=s6 \
+      -e LAKEHOUSE_SOURCE_PASSWORD=s1 -e LAKEHOUSE_SOURCE_CDC_PASSWORD=s2 -e SOURCE_READER_PASSWORD=s6 \
       "$ref" sh /init/init.sh
+  # The lakehouse-db-init Job (the platform's server runs the same image): its script and the
+  # serving schema, here against the same server; run twice, as every deploy does.
+  for run in 1 2; do
+    check "the lakehouse-db-init script (run $run)" "roles, databases and the serving schema are in place" \
+      "$DOCKER_BIN" run --rm --network "$run_id" -u 999:999 --read-only \
+        -v "$REPO_ROOT/k8s/base/lakehouse-db/init.sh:/init/init.sh:ro" \
+        -v "$sql/serving/10-serving-store.sql:/init/serving-10-serving-store.sql:ro" \
+        -e PGHOST=postgres -e PGPORT=5432 -e PLATFORM_DB_SUPERUSER_PASSWORD=$pw \
+        -e LAKEHOUSE_CATALOG_PASSWORD=s3 -e LAKEHOUSE_SERVING_PASSWORD=s4 \
+        -e LAKEHOUSE_SERVING_READER_PASSWORD=s5 -e PREFECT_DB_PASSWORD=s7 \
+        "$ref" sh /init/init.sh
+  done
+  check "Prefect's role owns its database" "^prefect$" \
+    "$DOCKER_BIN" exec -e PGPASSWORD=s7 "$run_id-postgres" psql -X -At -h postgres -U prefect -d prefect \
+      -c "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'prefect'"
   # The quality checks' role reads the source and cannot change it.
   check "source_reader reads shop" "^0$" \
     "$DOCKER_BIN" exec -e PGPASSWORD=s6 "$run_id-postgres" psql -X -At -h postgres -U source_reader -d shop \
@@ -151,7 +164,7 @@ smoke_postgres() {
   fi
   [ "$("$DOCKER_BIN" logs "$run_id-postgres" 2>&1 | grep -c 'initdb done')" = 1 ] \
     || die "smoke: $ref ran initdb again after a restart" "infra/images/postgres/docker-entrypoint.sh must skip initdb when PG_VERSION exists"
-  info "smoke: $ref initialised, ran the postgres-init script, restarted with its data; wal_level=logical"
+  info "smoke: $ref initialised, ran the postgres-init and lakehouse-db-init scripts, restarted with its data; wal_level=logical"
 }
 
 smoke_kafka() {
