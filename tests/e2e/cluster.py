@@ -74,23 +74,28 @@ class Platform:
 
     cluster: KindCluster
     tools: Tools
-    forwards: dict[str, int] = field(default_factory=dict)
-    _forwarders: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # "service:port" -> (local port, the kubectl port-forward process serving it)
+    forwards: dict[str, tuple[int, subprocess.Popen[bytes]]] = field(default_factory=dict)
     _stack: ExitStack = field(default_factory=ExitStack)
 
-    def kubectl(self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None) -> str:
-        """Run kubectl against the cluster (context kind-<name>, namespace lakehouse) and return stdout;
-        `stdin` is piped to it (`kubectl apply -f -`)."""
-        argv = [
-            str(self.tools.kubectl),
+    def _argv(self, *args: str) -> list[str]:
+        """kubectl against the cluster: context kind-<name>, namespace lakehouse."""
+        kubectl, kubeconfig = str(self.tools.kubectl), str(self.tools.kubeconfig)
+        return [
+            kubectl,
             "--kubeconfig",
-            str(self.tools.kubeconfig),
+            kubeconfig,
             "--context",
             f"kind-{self.tools.cluster_name}",
             "-n",
             NAMESPACE,
             *args,
         ]
+
+    def kubectl(self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None) -> str:
+        """Run kubectl against the cluster (context kind-<name>, namespace lakehouse) and return stdout;
+        `stdin` is piped to it (`kubectl apply -f -`)."""
+        argv = self._argv(*args)
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin)
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
@@ -103,23 +108,12 @@ class Platform:
         """A kubectl port-forward to svc/<service>:<port>, kept for the session; returns the local port.
         Re-started when the pod behind it was replaced (a port-forward pins one pod)."""
         key = f"{service}:{port}"
-        local = self.forwards.get(key)
-        running = key in self._forwarders and self._forwarders[key].poll() is None
-        if local and running and _answers(local):
-            return local
+        if key in self.forwards:
+            local, proc = self.forwards[key]
+            if proc.poll() is None and _answers(local):
+                return local
         local = free_port()
-        argv = [
-            str(self.tools.kubectl),
-            "--kubeconfig",
-            str(self.tools.kubeconfig),
-            "--context",
-            f"kind-{self.tools.cluster_name}",
-            "-n",
-            NAMESPACE,
-            "port-forward",
-            f"svc/{service}",
-            f"{local}:{port}",
-        ]
+        argv = self._argv("port-forward", f"svc/{service}", f"{local}:{port}")
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._stack.callback(_stop, proc)
         deadline = time.monotonic() + 30
@@ -130,15 +124,13 @@ class Platform:
             if time.monotonic() > deadline:
                 raise AssertionError(f"kubectl port-forward svc/{service} {port} did not listen within 30s")
             time.sleep(0.2)
-        self.forwards[key] = local
-        self._forwarders[key] = proc
+        self.forwards[key] = (local, proc)
         return local
 
     def drop_forwards(self) -> None:
         """Stop every port-forward: after a pod restart a forward may still listen yet lead nowhere."""
-        for proc in self._forwarders.values():
+        for _, proc in self.forwards.values():
             _stop(proc)
-        self._forwarders.clear()
         self.forwards.clear()
 
     def settings_env(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from lakehouse.reconcile import diff_table
 from loadgen.workload import Workload
 
 from tests.e2e.cluster import REPO, Platform
+from tests.lake_records import kafka_positions
 
 PREFECT = REPO / ".venv" / "bin" / "prefect"
 
@@ -99,8 +100,7 @@ def assert_bronze_holds_each_record_once(settings: Any) -> None:
     # The registry names Spark tables (catalog.namespace.table); pyiceberg wants namespace.table.
     for spark_name in [registry.bronze(t) for t in registry.tables] + [registry.dead_letter]:
         name = spark_name.split(".", 1)[1]
-        arrow = catalog.load_table(name).scan(selected_fields=("topic", "kafka_partition", "kafka_offset")).to_arrow()
-        keys = list(zip(*(arrow[c].to_pylist() for c in ("topic", "kafka_partition", "kafka_offset")), strict=True))
+        keys = kafka_positions(catalog, name)
         if len(keys) != len(set(keys)):
             doubled.append(f"{name}: {len(keys) - len(set(keys))} record(s) stored twice of {len(keys)}")
     assert not doubled, "; ".join(doubled)

@@ -30,6 +30,11 @@ print(json.dumps(out))
 """
 
 
+def _probe_result(output: str) -> dict[str, str]:
+    """The probe's answer: the JSON object on the last line it printed."""
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
 def _probe_pod(name: str, namespace: str, image: str, targets: list[str]) -> dict[str, Any]:
     """A one-shot pod that passes Pod Security `restricted` and carries no label any policy names."""
     return {
@@ -66,7 +71,7 @@ def _run_probe(platform: Platform, namespace: str, image: str, targets: list[str
             time.sleep(2)
         logs = platform.kubectl("logs", name, "-n", namespace)
         assert phase == "Succeeded", f"probe pod {namespace}/{name} ended {phase!r}: {logs}"
-        return dict(json.loads(logs.strip().splitlines()[-1]))
+        return _probe_result(logs)
     finally:
         platform.kubectl("delete", "pod", name, "-n", namespace, "--wait=false", check=False)
 
@@ -99,6 +104,6 @@ def test_a_pod_without_an_allow_rule_is_refused_by_every_store(platform: Platfor
     # and not the source, which admits only what reads it.
     store, source = (f"{host}.{NAMESPACE}.svc.cluster.local:5432" for host in ("lakehouse-db", "postgres"))
     out = platform.kubectl("exec", "deployment/serving-api", "--", "python", "-c", PROBE, store, source)
-    seen = json.loads(out.strip().splitlines()[-1])
+    seen = _probe_result(out)
     assert seen[store] == "open", f"the serving API cannot reach its store: {seen}"
     assert seen[source] != "open", f"the serving API reaches the source PostgreSQL: {seen}"

@@ -36,14 +36,15 @@ def test_the_catalog_backup_restores_into_a_fresh_database_that_serves_the_same_
         assert all(snapshots.values()), f"a silver table has no snapshot yet: {snapshots}"
 
         # The dump, fetched with the backup key (as an operator would with mc).
+        backup = settings.backup
         s3 = boto3.client(
             "s3",
-            endpoint_url=env["LAKEHOUSE_S3_ENDPOINT"],
-            aws_access_key_id=env["LAKEHOUSE_BACKUP_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["LAKEHOUSE_BACKUP_SECRET_ACCESS_KEY"],
-            region_name="us-east-1",
+            endpoint_url=settings.s3.endpoint,
+            aws_access_key_id=backup.access_key_id,
+            aws_secret_access_key=backup.secret_access_key.get_secret_value(),
+            region_name=settings.s3.region,
         )
-        bucket, database = env["LAKEHOUSE_BACKUP_BUCKET"], settings.catalog.database
+        bucket, database = backup.bucket, settings.catalog.database
         listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
         keys = {o["Key"] for o in listed}
         for db in (database, settings.serving.database):
@@ -51,7 +52,7 @@ def test_the_catalog_backup_restores_into_a_fresh_database_that_serves_the_same_
         dump = tmp_path / "catalog.dump"
         s3.download_file(bucket, f"{database}/latest.dump", str(dump))
         try:
-            s3.list_objects_v2(Bucket=env["LAKEHOUSE_S3_BUCKET"], MaxKeys=1)
+            s3.list_objects_v2(Bucket=settings.s3.bucket, MaxKeys=1)
             raise AssertionError("the backup key can read the lake bucket")
         except botocore.exceptions.ClientError as exc:
             assert exc.response["Error"]["Code"] == "AccessDenied", exc.response

@@ -12,6 +12,8 @@ import psycopg
 import pytest
 from stackctl.ephemeral import BIN
 
+from tests.lake_records import kafka_positions
+
 TABLES = ("shop.orders", "shop.order_items")
 
 
@@ -23,8 +25,7 @@ def _merge_cmd(*extra: str) -> list[str]:
 
 
 def _assert_no_duplicate_offsets(catalog: Any, table: str) -> None:
-    arrow = catalog.load_table(table).scan(selected_fields=("topic", "kafka_partition", "kafka_offset")).to_arrow()
-    keys = list(zip(*(arrow[c].to_pylist() for c in ("topic", "kafka_partition", "kafka_offset")), strict=True))
+    keys = kafka_positions(catalog, table)
     assert len(keys) == len(set(keys)), f"{table} holds the same Kafka record twice"
 
 

@@ -7,12 +7,9 @@ from typing import Any
 
 from stackctl.ephemeral import BIN
 
+from tests.lake_records import kafka_positions
+
 TABLE = "shop.customers"
-
-
-def _offsets(catalog: Any, table: str) -> list[tuple[str, int, int]]:
-    arrow = catalog.load_table(table).scan(selected_fields=("topic", "kafka_partition", "kafka_offset")).to_arrow()
-    return list(zip(*(arrow[c].to_pylist() for c in ("topic", "kafka_partition", "kafka_offset")), strict=True))
 
 
 def test_a_held_table_is_skipped_with_one_line_naming_the_holder(stack: Any, merge: Any, catalog: Any) -> None:
@@ -58,5 +55,5 @@ def test_two_merges_of_one_table_at_once_write_nothing_twice(
     merge([TABLE, "shop.orders"])
     assert_equal(TABLE, "shop.orders")
     for table in ("bronze.customers", "bronze.orders", "ops.dead_letter"):
-        offsets = _offsets(catalog, table)
+        offsets = kafka_positions(catalog, table)
         assert len(offsets) == len(set(offsets)), f"{table} holds the same Kafka record twice"
