@@ -285,7 +285,7 @@ class FloorRunner(threading.Thread):
         head = len(expected_heads(probe, rng)[0])
         body = F.expr(f"substring(value, {head + 1}, length(value) - {head + 1})").cast("string")
         for write in self.writes:
-            p = read_range(self.spark, self.settings.kafka.bootstrap_servers, rng).select(
+            p = read_range(self.spark, self.settings.kafka.java_client_config(), rng).select(
                 "partition", "offset", F.from_json(body, FLOOR_PAYLOAD).alias("p")
             )
             if write == "bronze":
@@ -308,7 +308,7 @@ class FloorRunner(threading.Thread):
         """An offset probe for `batch`, closed when its `with` block ends."""
         from cdc_merge.kafka_offsets import TopicOffsets
 
-        return closing(TopicOffsets(self.settings.kafka.bootstrap_servers))
+        return closing(TopicOffsets(self.settings.kafka.librdkafka_config()))
 
     def catch_up(self) -> None:
         """Batches in the caller's thread until nothing is new (warms the job up)."""

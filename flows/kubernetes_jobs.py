@@ -27,6 +27,9 @@ from flows.job_results import JobFailed, last_json_result
 # Names the manifests under k8s/ give these objects.
 SECRETS = "lakehouse-secrets"
 DRIVER_CONTAINER = "driver"
+# Volumes of the driver's PodTemplate that carry one settings area's secret material (the Kafka
+# client certificate of k8s/components/tls): a job keeps them only if its CLI loads that area.
+AREA_VOLUMES = {"kafka-client-tls": "kafka"}
 
 
 def secret_env(argv: list[str]) -> list[dict[str, Any]]:
@@ -44,7 +47,7 @@ def job_manifest(pod_template: dict[str, Any], image: str, argv: list[str], name
 
     `pod_template` is the `template` of PodTemplate spark-driver (k8s/base/spark), as overlays
     patched it; this adds only what differs per run: name, image, arguments and the Secret
-    keys the CLI needs."""
+    keys the CLI needs, and drops the secret volumes of settings areas it does not load."""
     pod = copy.deepcopy(pod_template)
     pod.setdefault("metadata", {}).setdefault("labels", {})["job-name"] = name
     containers = pod["spec"]["containers"]
@@ -54,6 +57,11 @@ def job_manifest(pod_template: dict[str, Any], image: str, argv: list[str], name
     driver["image"] = image
     driver["args"] = argv
     driver["env"] = [*driver.get("env", []), *secret_env(argv)]
+    unused = {vol for vol, area in AREA_VOLUMES.items() if area not in JOB_AREAS[argv[0]]}
+    pod["spec"]["volumes"] = [v for v in pod["spec"].get("volumes", []) if v["name"] not in unused]
+    for c in containers:
+        if "volumeMounts" in c:
+            c["volumeMounts"] = [m for m in c["volumeMounts"] if m["name"] not in unused]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pyiceberg.catalog import Catalog
@@ -17,10 +18,12 @@ def open_catalog(settings: Settings) -> Catalog:
     environment, so a process has one source of configuration.
     """
     cat, s3 = settings.catalog, settings.s3
+    if s3.ca_file:
+        # pyiceberg passes no CA to pyarrow's S3 client, which takes SSL_CERT_FILE instead
+        # (read when the first S3 filesystem is made). A pod may set it already; keep that.
+        os.environ.setdefault("SSL_CERT_FILE", s3.ca_file)
     props: dict[str, Any] = {
-        "uri": (
-            f"postgresql+psycopg2://{cat.user}:{cat.password.get_secret_value()}@{cat.host}:{cat.port}/{cat.database}"
-        ),
+        "uri": cat.sqlalchemy_url(),
         "warehouse": cat.warehouse,
         "s3.endpoint": s3.endpoint,
         "s3.access-key-id": s3.access_key_id,

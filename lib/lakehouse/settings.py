@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.registry import Registry, load_registry
@@ -31,7 +31,39 @@ def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=PREFIX + prefix, extra="ignore", frozen=True)
 
 
-class SourceDbSettings(BaseSettings):
+# libpq's sslmode values. The kind overlay and the local stack speak plaintext (prefer, libpq's
+# default); the TLS component (k8s/components/tls) sets verify-full with the platform's CA.
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+SSLMODE_DESCRIPTION = "libpq sslmode; verify-ca/verify-full need `sslrootcert`"
+SSLROOTCERT_DESCRIPTION = "PEM file of the CA that signs the server's certificate"
+
+
+class _PostgresTls(BaseSettings):
+    """sslmode/sslrootcert of one PostgreSQL connection, rendered for libpq and for pgjdbc."""
+
+    sslmode: SslMode = Field("prefer", description=SSLMODE_DESCRIPTION)
+    sslrootcert: str | None = Field(None, description=SSLROOTCERT_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _root_cert_for_verify(self) -> _PostgresTls:
+        if self.sslmode.startswith("verify-") and not self.sslrootcert:
+            prefix = self.model_config.get("env_prefix", PREFIX)
+            raise ValueError(
+                f"{prefix}SSLMODE={self.sslmode} needs {prefix}SSLROOTCERT (the CA's PEM file); "
+                "set it, or use sslmode=require to encrypt without checking the server"
+            )
+        return self
+
+    def _libpq_tls(self) -> str:
+        return f" sslmode={self.sslmode}" + (f" sslrootcert={self.sslrootcert}" if self.sslrootcert else "")
+
+    def _url_tls(self) -> str:
+        """The query string of a JDBC or SQLAlchemy URL (both hand these to the driver as-is)."""
+        query = f"sslmode={self.sslmode}" + (f"&sslrootcert={self.sslrootcert}" if self.sslrootcert else "")
+        return "?" + query
+
+
+class SourceDbSettings(_PostgresTls):
     """The OLTP PostgreSQL database that is captured."""
 
     model_config = _config("SOURCE_")
@@ -49,10 +81,10 @@ class SourceDbSettings(BaseSettings):
         return (
             f"host={self.host} port={self.port} dbname={database or self.database} "
             f"user={self.user} password={self.password.get_secret_value()}"
-        )
+        ) + self._libpq_tls()
 
 
-class CatalogSettings(BaseSettings):
+class CatalogSettings(_PostgresTls):
     """The Iceberg JDBC catalog (a PostgreSQL database) and the warehouse location."""
 
     model_config = _config("CATALOG_")
@@ -65,14 +97,22 @@ class CatalogSettings(BaseSettings):
 
     @property
     def jdbc_url(self) -> str:
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+        # pgjdbc reads sslrootcert as a PEM file, like libpq.
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}" + self._url_tls()
+
+    def sqlalchemy_url(self) -> str:
+        """SQLAlchemy URL (psycopg2) of the catalog database, for pyiceberg's SQL catalog."""
+        return (
+            f"postgresql+psycopg2://{self.user}:{self.password.get_secret_value()}@{self.host}:{self.port}/"
+            f"{self.database}" + self._url_tls()
+        )
 
     def conninfo(self) -> str:
         """libpq connection string of the catalog database (the merge's table leases live there)."""
         return (
             f"host={self.host} port={self.port} dbname={self.database} "
             f"user={self.user} password={self.password.get_secret_value()}"
-        )
+        ) + self._libpq_tls()
 
 
 class S3Settings(BaseSettings):
@@ -85,6 +125,11 @@ class S3Settings(BaseSettings):
     secret_access_key: SecretStr = Field(description="S3 secret access key")
     region: str = Field("us-east-1", description="S3 region name")
     bucket: str = Field("lake", description="bucket holding the warehouse")
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of the CA that signs an https endpoint's certificate, for the Python "
+        "clients (the spark-jobs image's JVMs trust /etc/lakehouse/tls/ca.crt when it is mounted)",
+    )
 
 
 class BackupSettings(BaseSettings):
@@ -102,6 +147,64 @@ class KafkaSettings(BaseSettings):
 
     model_config = _config("KAFKA_")
     bootstrap_servers: str = Field(description="comma-separated host:port list")
+    # SSL is mutual TLS: the brokers require a client certificate signed by the platform's CA.
+    security_protocol: Literal["PLAINTEXT", "SSL"] = Field("PLAINTEXT", description="Kafka security.protocol")
+    ssl_ca_file: str | None = Field(None, description="PEM file of the CA that signs the brokers' certificates")
+    ssl_certificate_file: str | None = Field(None, description="PEM file of this client's certificate")
+    ssl_key_file: str | None = Field(None, description="PEM file (PKCS#8, unencrypted) of this client's private key")
+
+    @model_validator(mode="after")
+    def _files_for_ssl(self) -> KafkaSettings:
+        if self.security_protocol == "SSL":
+            missing = [
+                f"{PREFIX}KAFKA_{name.upper()}"
+                for name in ("ssl_ca_file", "ssl_certificate_file", "ssl_key_file")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    f"{PREFIX}KAFKA_SECURITY_PROTOCOL=SSL (mutual TLS) needs {', '.join(missing)}; "
+                    "set them to the mounted CA, certificate and key (k8s/components/tls), or use PLAINTEXT"
+                )
+        return self
+
+    def librdkafka_config(self) -> dict[str, str]:
+        """Connection settings for confluent-kafka clients (librdkafka reads the PEM files itself)."""
+        config = {"bootstrap.servers": self.bootstrap_servers}
+        if self.security_protocol == "SSL":
+            config |= {
+                "security.protocol": "ssl",
+                "ssl.ca.location": str(self.ssl_ca_file),
+                "ssl.certificate.location": str(self.ssl_certificate_file),
+                "ssl.key.location": str(self.ssl_key_file),
+                "ssl.endpoint.identification.algorithm": "https",
+            }
+        return config
+
+    def java_client_config(self) -> dict[str, str]:
+        """Connection settings for Java Kafka clients (Spark's Kafka source), PEM inline.
+
+        Inline rather than file paths: Spark ships these options to executor pods, which mount
+        no Secret (k8s/base/spark/guard.yaml), the way the S3 key reaches them.
+        """
+        config = {"bootstrap.servers": self.bootstrap_servers}
+        if self.security_protocol == "SSL":
+            config |= {
+                "security.protocol": "SSL",
+                "ssl.truststore.type": "PEM",
+                "ssl.truststore.certificates": _read_pem(self.ssl_ca_file, "KAFKA_SSL_CA_FILE"),
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.certificate.chain": _read_pem(self.ssl_certificate_file, "KAFKA_SSL_CERTIFICATE_FILE"),
+                "ssl.keystore.key": _read_pem(self.ssl_key_file, "KAFKA_SSL_KEY_FILE"),
+            }
+        return config
+
+
+def _read_pem(path: str | None, name: str) -> str:
+    try:
+        return Path(str(path)).read_text()
+    except OSError as exc:
+        raise ConfigError([f"{PREFIX}{name}={path} cannot be read ({exc.strerror}); mount it or fix the path"]) from exc
 
 
 # The file in ConnectSettings.secrets_dir holding the CDC role's password: named as the key of
@@ -213,7 +316,7 @@ class StackSettings(BaseSettings):
     ready_timeout_s: float = Field(120.0, gt=0, description="how long each component may take to get healthy")
 
 
-class ServingSettings(BaseSettings):
+class ServingSettings(_PostgresTls):
     """The serving store (a PostgreSQL database the gold tables are published to) and its API."""
 
     model_config = _config("SERVING_")
@@ -242,7 +345,7 @@ class ServingSettings(BaseSettings):
         return (
             f"host={self.host} port={self.port} dbname={self.database} user={user} "
             f"password={pw.get_secret_value()} connect_timeout=5"
-        )
+        ) + self._libpq_tls()
 
 
 class FlowSettings(BaseSettings):

@@ -14,6 +14,22 @@ classpath="${SPARK_CLASSPATH:-}:${SPARK_HOME}/jars/*:${LAKEHOUSE_MERGE_SPARK_JAR
 [ -n "${SPARK_EXTRA_CLASSPATH:-}" ] && classpath="$classpath:$SPARK_EXTRA_CLASSPATH"
 [ -n "${SPARK_CONF_DIR:-}" ] && classpath="$SPARK_CONF_DIR:$classpath"
 
+# The platform's CA, where the TLS overlays mount it (ConfigMap lakehouse-ca, k8s/components/tls):
+# every JVM of this container (a driver under pyspark, an executor) then trusts it besides the
+# JDK's own CAs, e.g. for an https S3 endpoint. Java reads no PEM trust store, hence PKCS#12.
+ca_file=/etc/lakehouse/tls/ca.crt
+if [ -s "$ca_file" ]; then
+  store="${TMPDIR:-/tmp}/lakehouse-java/truststore.p12"
+  mkdir -p "${store%/*}"
+  rm -f "$store"
+  "$JAVA_HOME/bin/keytool" -importkeystore -noprompt -srckeystore "$JAVA_HOME/lib/security/cacerts" \
+    -srcstorepass changeit -destkeystore "$store" -deststoretype PKCS12 -deststorepass changeit >/dev/null 2>&1 || true
+  "$JAVA_HOME/bin/keytool" -importcert -noprompt -alias lakehouse-ca -file "$ca_file" -keystore "$store" \
+    -storetype PKCS12 -storepass changeit >/dev/null \
+    || { echo "spark-entrypoint: keytool could not import $ca_file into $store" >&2; exit 2; }
+  export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:+$JAVA_TOOL_OPTIONS }-Djavax.net.ssl.trustStore=$store -Djavax.net.ssl.trustStoreType=PKCS12 -Djavax.net.ssl.trustStorePassword=changeit"
+fi
+
 case "${1:-}" in
   driver)
     shift

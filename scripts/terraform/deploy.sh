@@ -3,7 +3,7 @@
 #
 #   scripts/terraform/deploy.sh apply|destroy [terraform -var flags...]
 #
-# - OVERLAY=kind (small node-local volumes, single replicas, local images) is refused on a context
+# - OVERLAY=kind or kind-* (small node-local volumes, single replicas, local images) is refused on a context
 #   whose nodes are not kind nodes (providerID kind://...): it would replace what runs there.
 # - On a context that is not a kind cluster, the plan is shown and applied only after an
 #   explicit "yes" at the prompt, or with AUTO_APPROVE=1. Without a terminal and without
@@ -38,8 +38,8 @@ while read -r id; do
   [ -z "$id" ] || [[ "$id" == kind://* ]] || is_kind=0
 done <<<"$provider_ids"
 
-if [ "$OVERLAY" = kind ] && [ "$is_kind" != 1 ]; then
-  die "refusing OVERLAY=kind on context $KUBE_CONTEXT, which is not a kind cluster (node providerIDs: $(echo $provider_ids | tr '\n' ' '))" \
+if [[ "$OVERLAY" == kind || "$OVERLAY" == kind-* ]] && [ "$is_kind" != 1 ]; then
+  die "refusing OVERLAY=$OVERLAY on context $KUBE_CONTEXT, which is not a kind cluster (node providerIDs: $(echo $provider_ids | tr '\n' ' '))" \
     "the kind overlay runs small node-local volumes and single replicas and would replace what runs there; deploy with OVERLAY=prod (docs/deploy.md), or pick a kind context"
 fi
 

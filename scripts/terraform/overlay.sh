@@ -18,6 +18,7 @@
 #     kustomize replacements (selected by name, not by list position).
 # The Namespace and the Secret lakehouse-secrets belong to Terraform: documents of those
 # are dropped from the output. CustomResourceDefinitions are applied first and waited for;
+# where the overlay mounts lakehouse-tls-* Secrets (k8s/components/tls), certs.sh makes them;
 # Jobs last, recreated on every apply (their pod template is immutable), and waited for.
 #
 # Settings (environment): OVERLAY, NAMESPACE, IMAGE_REGISTRY (may be empty), IMAGE_TAG
@@ -195,6 +196,14 @@ if [ "$action" = "apply" ]; then
   if [ -s "$work/crds.yaml" ]; then
     kubectl_ apply --server-side --field-manager=lakehouse-deploy --force-conflicts -f "$work/crds.yaml"
     kubectl_ wait --for=condition=Established --timeout=120s -f "$work/crds.yaml"
+  fi
+  # An overlay that mounts the platform's certificates (k8s/components/tls) gets them first:
+  # certs.sh makes the CA and every lakehouse-tls-<name> Secret it names, or keeps valid ones.
+  mapfile -t tls_names < <(cat "$work/rest.yaml" "$work/jobs.yaml" | grep -o 'secretName: lakehouse-tls-[a-z0-9-]*' \
+    | sed 's/.*lakehouse-tls-//' | sort -u)
+  if [ ${#tls_names[@]} -gt 0 ]; then
+    NAMESPACE="$NAMESPACE" KUBE_CONTEXT="$KUBE_CONTEXT" KUBECONFIG_PATH="${KUBECONFIG_PATH:-}" \
+      "$(dirname "$0")/certs.sh" "${tls_names[@]}"
   fi
   [ -s "$work/rest.yaml" ] && kubectl_ apply --server-side --field-manager=lakehouse-deploy --force-conflicts -f "$work/rest.yaml"
   # A Job's pod template is immutable and the init Jobs (schema, buckets, connector,

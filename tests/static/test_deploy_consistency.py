@@ -246,6 +246,8 @@ def test_skaffold_structure() -> None:
     for patch in prod["patches"]:  # every patched path exists in the base config
         node: Any = config
         for part in patch["path"].strip("/").split("/"):
+            if part == "-" and isinstance(node, list):  # JSON Patch's "append to this list"
+                break
             node = node[int(part)] if isinstance(node, list) else node[part]
 
 

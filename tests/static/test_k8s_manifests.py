@@ -20,7 +20,7 @@ from lakehouse.versions import versions
 pytestmark = pytest.mark.static
 
 REPO = Path(__file__).resolve().parents[2]
-OVERLAYS = ("kind", "prod")
+OVERLAYS = ("kind", "kind-tls", "prod")
 K8S_VERSION = "1.34.0"
 V = versions()
 OUR_IMAGES = {"spark-jobs", "kafka-connect", "connector-config", "flows", "serving-api", "loadgen"}

@@ -83,9 +83,35 @@ EXPECTED: dict[str, set[str]] = {
 }
 
 
+# Keys of the TLS overlays' certificate Secrets (scripts/terraform/certs.sh), as "<secret>/<key>".
+def _tls(name: str, *keys: str) -> set[str]:
+    return {f"lakehouse-tls-{name}/{key}" for key in keys}
+
+
+KAFKA_CLIENT = _tls("kafka-client", "tls.crt", "tls.key")
+# workload -> the certificate keys it reads, on top of EXPECTED, where k8s/components/tls is in.
+EXPECTED_TLS: dict[str, set[str]] = {
+    "StatefulSet/postgres": _tls("postgres", "tls.crt", "tls.key"),
+    "StatefulSet/lakehouse-db": _tls("lakehouse-db", "tls.crt", "tls.key"),
+    "StatefulSet/minio": _tls("minio", "tls.crt", "tls.key", "ca.crt"),
+    "StatefulSet/kafka": _tls("kafka", "keystore.pem", "ca.crt"),
+    "Deployment/kafka-connect": _tls("kafka-connect", "keystore.pem"),
+    # the Kafka clients: the connector tool, and the merge's driver (its executors get it inline)
+    "Job/connector-config": KAFKA_CLIENT,
+    "PodTemplate/spark-driver": KAFKA_CLIENT,
+    "driver lakehouse-merge": KAFKA_CLIENT,
+}
+TLS_OVERLAYS = {"kind-tls", "prod"}
+
+
 def readable(spec: dict[str, Any]) -> set[str]:
-    """The secret keys a pod spec can read; WHOLE when it takes a whole Secret."""
+    """The secret keys a pod spec can read: lakehouse-secrets' by name, other Secrets' as
+    "<secret>/<key>"; WHOLE when it takes a whole Secret."""
     keys: set[str] = set()
+
+    def key(secret: str, name: str) -> str:
+        return name if secret == "lakehouse-secrets" else f"{secret}/{name}"
+
     for c in containers(spec):
         for src in c.get("envFrom", []):
             if "secretRef" in src:
@@ -93,12 +119,12 @@ def readable(spec: dict[str, Any]) -> set[str]:
         for env in c.get("env", []):
             ref = env.get("valueFrom", {}).get("secretKeyRef")
             if ref:
-                keys.add(ref["key"])
+                keys.add(key(ref["name"], ref["key"]))
     for vol in spec.get("volumes", []):
-        sources = [vol["secret"]] if "secret" in vol else []
+        sources = [vol["secret"] | {"name": vol["secret"]["secretName"]}] if "secret" in vol else []
         sources += [s["secret"] for s in vol.get("projected", {}).get("sources", []) if "secret" in s]
         for src in sources:
-            keys |= {item["key"] for item in src["items"]} if src.get("items") else {WHOLE}
+            keys |= {key(src["name"], item["key"]) for item in src["items"]} if src.get("items") else {WHOLE}
     return keys
 
 
@@ -133,7 +159,17 @@ def test_every_workload_reads_only_the_secret_keys_it_uses(overlay: str) -> None
     table = "\n".join(f"  {w:32} {', '.join(sorted(k)) or '-'}" for w, k in sorted(matrix.items()))
     whole = [w for w, keys in matrix.items() if WHOLE in keys]
     assert not whole, f"overlay {overlay}: {whole} take a whole Secret; name the keys:\n{table}"
-    assert matrix == EXPECTED, f"overlay {overlay}: who reads what differs from the contract:\n{table}"
+    tls = EXPECTED_TLS if overlay in TLS_OVERLAYS else {}
+    expected = {w: keys | tls.get(w, set()) for w, keys in EXPECTED.items()}
+    assert matrix == expected, f"overlay {overlay}: who reads what differs from the contract:\n{table}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ca_key_is_mounted_by_nothing(overlay: str) -> None:
+    """certs.sh keeps the CA's private key in Secret lakehouse-ca-key to renew certificates; no pod reads it."""
+    matrix = access_matrix(render(overlay))
+    readers = {w for w, keys in matrix.items() if any(k.startswith("lakehouse-ca-key/") for k in keys)}
+    assert not readers
 
 
 def test_admin_credentials_reach_only_the_servers_and_their_setup_jobs() -> None:

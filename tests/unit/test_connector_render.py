@@ -47,3 +47,14 @@ def test_publication_holds_registry_and_bookkeeping_tables(settings) -> None:  #
 def test_redact_masks_passwords(settings) -> None:  # type: ignore[no-untyped-def]
     shown = redact(render_config(settings.registry(), settings.source, settings.connect))
     assert shown["database.password"] == "********"
+
+
+def test_debezium_verifies_the_source_certificate_when_the_settings_say_so(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg = render_config(settings.registry(), settings.source, settings.connect)
+    assert "database.sslmode" not in cfg  # plaintext (libpq's prefer): the config stays as before
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_SSLMODE", "verify-full")
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_SSLROOTCERT", "/etc/lakehouse/tls/ca.crt")
+    get_settings.cache_clear()
+    cfg = render_config(settings.registry(), get_settings().source, settings.connect)
+    assert cfg["database.sslmode"] == "verify-full"
+    assert cfg["database.sslrootcert"] == "/etc/lakehouse/tls/ca.crt"

@@ -93,7 +93,7 @@ def apply(settings: Settings, client: ConnectClient, say: Say) -> ApplyResult:
 def snapshot(settings: Settings, tables: list[str], say: Say, timeout_s: float | None = None) -> SnapshotProgress:
     """Request an incremental snapshot of `tables` and follow it until Debezium reports it complete."""
     registry = settings.registry()
-    reader = NotificationReader(settings.kafka.bootstrap_servers, notification_topic(registry.cdc.topic_prefix))
+    reader = NotificationReader(settings.kafka.librdkafka_config(), notification_topic(registry.cdc.topic_prefix))
     try:
         signal_id = request_incremental_snapshot(settings.source.conninfo(), tables)
         say(f"requested incremental snapshot {signal_id} of {', '.join(tables)}; following it")

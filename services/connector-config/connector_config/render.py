@@ -66,6 +66,12 @@ def render_config(registry: Registry, source: SourceDbSettings, connect: Connect
         "value.converter.schemas.enable": "true",
         "name": cdc.connector,
     }
+    if source.sslmode != "prefer":
+        # Debezium's pgjdbc takes the same mode names and a PEM root certificate, at the path
+        # the Connect worker mounts it (the tool and the worker share /etc/lakehouse/tls).
+        config["database.sslmode"] = source.sslmode
+        if source.sslrootcert:
+            config["database.sslrootcert"] = source.sslrootcert
     if connect.producer_compression != "none":
         # The JSON converter repeats each table's schema in every event, which compresses
         # well; batches of a few events (Kafka's 16 KB default) would compress little.

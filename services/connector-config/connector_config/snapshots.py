@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,11 +79,12 @@ def _table_name(collection: str) -> str:
 class NotificationReader:
     """Reads Debezium's notification topic from where it ended when the reader was made."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, client: Mapping[str, str], topic: str) -> None:
+        """`client`: the connection part of the config (KafkaSettings.librdkafka_config)."""
         self.topic = topic
         self.consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **client,
                 "group.id": "lakehouse-connectors",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",

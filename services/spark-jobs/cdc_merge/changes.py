@@ -7,7 +7,7 @@ reason), or the good set that feeds bronze and the silver MERGE.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lakehouse.debezium import (
@@ -71,14 +71,18 @@ def schema_hash(value_sql: str) -> Column:
     return F.when(has_schema, F.hex(F.xxhash64(head)))
 
 
-def read_range(spark: SparkSession, bootstrap: str, rng: OffsetRange) -> DataFrame:
-    """The records of `rng` via Spark's own Kafka source (explicit offsets, no consumer group)."""
+def read_range(spark: SparkSession, kafka: Mapping[str, str], rng: OffsetRange) -> DataFrame:
+    """The records of `rng` via Spark's own Kafka source (explicit offsets, no consumer group).
+
+    `kafka` is the Java client config (KafkaSettings.java_client_config: bootstrap servers and,
+    with mutual TLS, the PEM trust and key material).
+    """
     # Debezium topics usually have one partition; without splitting it, one core would
     # parse every (schema-carrying, several-KB) JSON envelope of the batch.
     splits = max(1, spark.sparkContext.defaultParallelism)
     return (
         spark.read.format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap)
+        .options(**{f"kafka.{k}": v for k, v in kafka.items()})
         .option("subscribe", rng.topic)
         .option("minPartitions", str(splits))
         .option("startingOffsets", rng.spark_json(rng.start))

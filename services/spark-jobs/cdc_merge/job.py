@@ -183,7 +183,7 @@ def _merge_table(
     if pre is not None:
         extend = partial(typed_changes, spec=spec, table_columns=pre.plan.columns, converters=pre.converters)
     t = result.mark("plan", started)
-    classified = classify(read_range(spark, settings.kafka.bootstrap_servers, rng), registry, spec, heads, extend)
+    classified = classify(read_range(spark, settings.kafka.java_client_config(), rng), registry, spec, heads, extend)
     typed: DataFrame | None = None
     typed_cached = False
     resolved: LatestChanges | None = None
@@ -410,7 +410,7 @@ def run_once(
 ) -> list[TableResult]:
     """One batch for every registry table (or the given ones)."""
     registry = settings.registry()
-    probe = TopicOffsets(settings.kafka.bootstrap_servers)
+    probe = TopicOffsets(settings.kafka.librdkafka_config())
     lease = TableLease(settings.catalog.conninfo())
     try:
         results = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -44,12 +45,13 @@ class OffsetRange:
 class TopicOffsets:
     """Watermarks through one short-lived consumer (no group, nothing committed)."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, client: Mapping[str, str]) -> None:
+        """`client`: the connection part of the config (KafkaSettings.librdkafka_config)."""
         # It reads single records at known offsets: no long-polling fetches (a seek waits for
         # the one in flight) and no large prefetch.
         self.consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **client,
                 "group.id": "lakehouse-offset-probe",
                 "enable.auto.commit": False,
                 "log_level": 0,
