@@ -161,8 +161,8 @@ kind-node-image: docker-up images-base ## Build only kind's binaries and the nod
 # `make e2e KEEP=1` keeps the cluster (and the deployment) for a look afterwards.
 KEEP ?= 0
 .PHONY: e2e
-e2e: setup ## End-to-end suite on the kind cluster: deploy, pipeline through Prefect, faults (KEEP=1)
-	LAKEHOUSE_E2E_KEEP_CLUSTER=$(KEEP) $(PY) -m pytest -m e2e tests/e2e -v -s --timeout 7200 $(PYTEST_ARGS)
+e2e: setup ## End-to-end suite on the kind cluster: deploy, pipeline through Prefect, faults (KEEP=1; OVERLAY=kind-tls: TLS)
+	LAKEHOUSE_E2E_KEEP_CLUSTER=$(KEEP) LAKEHOUSE_E2E_OVERLAY=$(OVERLAY) $(PY) -m pytest -m e2e tests/e2e -v -s --timeout 7200 $(PYTEST_ARGS)
 
 # ---- Deploy onto Kubernetes with Terraform (infra/terraform, docs/terraform.md) ----
 # `make deploy KUBE_CONTEXT=kind-lakehouse OVERLAY=kind`; extra -var flags through TF_VARS.

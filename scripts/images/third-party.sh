@@ -193,6 +193,49 @@ smoke_kafka() {
   check "the KRaft quorum" "LeaderId:[[:space:]]+0" \
     "$DOCKER_BIN" exec "$run_id-kafka" /opt/kafka/bin/kafka-metadata-quorum.sh --bootstrap-server localhost:9092 describe --status
   info "smoke: $ref formatted its storage, ran KRaft as node 0, created a topic, kept it across a restart"
+  smoke_kafka_tls "$ref"
+}
+
+# As k8s/components/tls: every listener mutual TLS, certificates from scripts/terraform/certs.sh.
+smoke_kafka_tls() {
+  local ref=$1 certs
+  certs=$(mktemp -d)
+  CERTS_DIR="$certs" "$REPO_ROOT/scripts/terraform/certs.sh" kafka kafka-client >/dev/null
+  printf 'security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location=/certs/lakehouse-ca/ca.crt\n' \
+    >"$certs/no-cert.properties"
+  { cat "$certs/no-cert.properties"
+    printf 'ssl.keystore.type=PEM\nssl.keystore.location=/certs/lakehouse-tls-kafka-client/tls-combined.pem\n'; } \
+    >"$certs/client.properties"
+  printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=10000\n' | tee -a "$certs/no-cert.properties" >/dev/null
+  chmod -R a+rX "$certs"  # a temp copy for uid 1000 in the container; the cluster's Secrets are 0440
+  local topics=(/opt/kafka/bin/kafka-topics.sh --bootstrap-server kafka-0.kafka-headless:9092)
+  # The plaintext broker holds the same host name on the network: it goes first.
+  "$DOCKER_BIN" rm -f "$run_id-kafka" >/dev/null
+  start kafka-tls -u 1000:1000 --hostname kafka-0 --network-alias kafka-0.kafka-headless -v /var/lib/kafka/data \
+    -v "$certs:/certs:ro" \
+    -e CLUSTER_ID=bGFrZWhvdXNlLWthZmthMQ -e KAFKA_PROCESS_ROLES=broker,controller \
+    -e KAFKA_CONTROLLER_QUORUM_VOTERS=0@kafka-0.kafka-headless:9093 -e BROKER_PROTOCOL=SSL \
+    -e KAFKA_LISTENERS=SSL://:9092,CONTROLLER://:9093 -e KAFKA_CONTROLLER_LISTENER_NAMES=CONTROLLER \
+    -e KAFKA_INTER_BROKER_LISTENER_NAME=SSL -e KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=SSL:SSL,CONTROLLER:SSL \
+    -e KAFKA_SSL_CLIENT_AUTH=required -e KAFKA_SSL_KEYSTORE_TYPE=PEM -e KAFKA_SSL_TRUSTSTORE_TYPE=PEM \
+    -e KAFKA_SSL_KEYSTORE_LOCATION=/certs/lakehouse-tls-kafka/tls-combined.pem \
+    -e KAFKA_SSL_TRUSTSTORE_LOCATION=/certs/lakehouse-tls-kafka/ca.crt \
+    -e KAFKA_LOG_DIRS=/var/lib/kafka/data -e KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR=1 \
+    -e KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR=1 -e KAFKA_TRANSACTION_STATE_LOG_MIN_ISR=1 \
+    -e KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR=1 -e KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR=1 \
+    -e "KAFKA_HEAP_OPTS=-Xms256m -Xmx256m" \
+    "$ref" bash -c 'export KAFKA_NODE_ID="${HOSTNAME##*-}"
+      export KAFKA_ADVERTISED_LISTENERS="${BROKER_PROTOCOL:-PLAINTEXT}://${HOSTNAME}.kafka-headless:9092"
+      exec /etc/kafka/docker/run'
+  wait_for kafka-tls 90 "the TLS broker did not answer a client with a certificate" \
+    "${topics[@]}" --command-config /certs/client.properties --list
+  check "kafka-topics.sh --create over mutual TLS" "Created topic smoke-tls" \
+    "$DOCKER_BIN" exec "$run_id-kafka-tls" "${topics[@]}" --command-config /certs/client.properties \
+      --create --topic smoke-tls --partitions 1 --replication-factor 1
+  check "a TLS client without a certificate is refused" "SslAuthenticationException|SSL handshake failed|bad_certificate|certificate_required" \
+    refused "$DOCKER_BIN" exec "$run_id-kafka-tls" "${topics[@]}" --command-config /certs/no-cert.properties --list
+  rm -rf "$certs"
+  info "smoke: $ref served mutual TLS on every listener (certs.sh certificates); a client without a certificate was refused"
 }
 
 smoke_minio() {

@@ -22,6 +22,10 @@ from pytest_kind import KindCluster
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "lakehouse"
+# The overlay the suite deploys (`make e2e OVERLAY=kind-tls` proves encryption in transit).
+OVERLAY = os.environ.get("LAKEHOUSE_E2E_OVERLAY", "kind")
+# Where the TLS overlays mount the platform's CA in every client pod (k8s/components/tls).
+POD_CA_FILE = "/etc/lakehouse/tls/ca.crt"
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,18 @@ class Platform:
     # "service:port" -> (local port, the kubectl port-forward process serving it)
     forwards: dict[str, tuple[int, subprocess.Popen[bytes]]] = field(default_factory=dict)
     _stack: ExitStack = field(default_factory=ExitStack)
+    _ca_file: Path | None = None
+
+    def ca_file(self) -> Path | None:
+        """The platform's CA (ConfigMap lakehouse-ca) as a local file, or None on a plaintext overlay."""
+        if self._ca_file is None:
+            found = self.kubectl("get", "configmap", "lakehouse-ca", "--ignore-not-found", "-o", "json")
+            if not found.strip():
+                return None
+            path = Path(self._stack.enter_context(_tempdir())) / "ca.crt"
+            path.write_text(json.loads(found)["data"]["ca.crt"])
+            self._ca_file = path
+        return self._ca_file
 
     def _argv(self, *args: str) -> list[str]:
         """kubectl against the cluster: context kind-<name>, namespace lakehouse."""
@@ -145,15 +161,28 @@ class Platform:
             host, port = env[f"LAKEHOUSE_{prefix}_HOST"], int(env[f"LAKEHOUSE_{prefix}_PORT"])
             env[f"LAKEHOUSE_{prefix}_HOST"] = "127.0.0.1"
             env[f"LAKEHOUSE_{prefix}_PORT"] = str(self.forward(host, port))
-        s3 = env["LAKEHOUSE_S3_ENDPOINT"].removeprefix("http://")
+        scheme, s3 = env["LAKEHOUSE_S3_ENDPOINT"].split("://")
         s3_host, s3_port = s3.split(":")
-        env["LAKEHOUSE_S3_ENDPOINT"] = f"http://127.0.0.1:{self.forward(s3_host, int(s3_port))}"
+        env["LAKEHOUSE_S3_ENDPOINT"] = f"{scheme}://127.0.0.1:{self.forward(s3_host, int(s3_port))}"
+        # Under TLS the pods' CA path names a file of theirs: point at a local copy. Server
+        # certificates name 127.0.0.1 too (certs.sh), so verify-full holds through the forwards.
+        ca = self.ca_file()
+        if ca is not None:
+            env = {k: (str(ca) if v == POD_CA_FILE else v) for k, v in env.items()}
         # This process reads the registry from the repository, the pods from the same file (ConfigMap).
         env["LAKEHOUSE_REGISTRY_PATH"] = str(REPO / "config" / "tables.yaml")
         return env
 
     def close(self) -> None:
         self._stack.close()
+
+
+@contextmanager
+def _tempdir() -> Iterator[str]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lakehouse-e2e-") as d:
+        yield d
 
 
 def _answers(port: int) -> bool:

@@ -2,8 +2,9 @@
 
 Session fixture `platform`: creates the kind cluster with pytest-kind (or reuses one `make kind-up`
 made), loads the platform images into it, deploys with the project's Terraform root module and the
-`kind` overlay (`make deploy`, exactly what an operator runs), waits for every rollout, and tears
-it all down afterwards unless LAKEHOUSE_E2E_KEEP_CLUSTER=1 (`make e2e KEEP=1`)."""
+`kind` overlay, or LAKEHOUSE_E2E_OVERLAY (`make e2e OVERLAY=kind-tls`: encryption in transit),
+through `make deploy`, exactly what an operator runs, waits for every rollout, and tears it all
+down afterwards unless LAKEHOUSE_E2E_KEEP_CLUSTER=1 (`make e2e KEEP=1`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_kind import KindCluster
 
-from tests.e2e.cluster import REPO, Platform, Tools
+from tests.e2e.cluster import OVERLAY, REPO, Platform, Tools
 
 KEEP = os.environ.get("LAKEHOUSE_E2E_KEEP_CLUSTER") == "1"
 
@@ -68,7 +69,7 @@ def platform() -> Iterator[Platform]:
             "deploy",
             timeout=2400,
             KUBE_CONTEXT=f"kind-{tools.cluster_name}",
-            OVERLAY="kind",
+            OVERLAY=OVERLAY,
             KUBECONFIG_PATH=str(tools.kubeconfig),
         )
         for kind_name in (
@@ -96,7 +97,7 @@ def platform() -> Iterator[Platform]:
                 env={
                     **os.environ,
                     "KUBE_CONTEXT": f"kind-{tools.cluster_name}",
-                    "OVERLAY": "kind",
+                    "OVERLAY": OVERLAY,
                     "KUBECONFIG_PATH": str(tools.kubeconfig),
                 },
             )

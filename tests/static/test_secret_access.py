@@ -94,8 +94,8 @@ EXPECTED_TLS: dict[str, set[str]] = {
     "StatefulSet/postgres": _tls("postgres", "tls.crt", "tls.key"),
     "StatefulSet/lakehouse-db": _tls("lakehouse-db", "tls.crt", "tls.key"),
     "StatefulSet/minio": _tls("minio", "tls.crt", "tls.key", "ca.crt"),
-    "StatefulSet/kafka": _tls("kafka", "keystore.pem", "ca.crt"),
-    "Deployment/kafka-connect": _tls("kafka-connect", "keystore.pem"),
+    "StatefulSet/kafka": _tls("kafka", "tls-combined.pem", "ca.crt"),
+    "Deployment/kafka-connect": _tls("kafka-connect", "tls-combined.pem"),
     # the Kafka clients: the connector tool, and the merge's driver (its executors get it inline)
     "Job/connector-config": KAFKA_CLIENT,
     "PodTemplate/spark-driver": KAFKA_CLIENT,

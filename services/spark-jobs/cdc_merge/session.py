@@ -69,6 +69,9 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
         # No progress bars: in a pod they land in the same log as the JSON result.
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
+        # Data source options carry credentials under mutual TLS (the Kafka client's PEM key,
+        # KafkaSettings.java_client_config): redact them wherever Spark prints options.
+        .config("spark.sql.redaction.options.regex", "(?i)url|password|secret|ssl\\.keystore\\.key")
     )
     if merge.driver_host:
         builder = builder.config("spark.driver.host", merge.driver_host).config("spark.driver.bindAddress", "0.0.0.0")
