@@ -20,13 +20,13 @@ variable "kubeconfig_path" {
 }
 
 variable "overlay" {
-  description = "Kustomize overlay under k8s/overlays/ to apply: kind (one-node cluster, small sizes) or prod."
+  description = "Kustomize overlay under k8s/overlays/ to apply: kind (one-node cluster, small sizes), kind-tls (kind with prod's encryption in transit) or prod."
   type        = string
   default     = "kind"
 
   validation {
-    condition     = contains(["kind", "prod"], var.overlay)
-    error_message = "overlay must be \"kind\" or \"prod\" (a directory under k8s/overlays/)."
+    condition     = contains(["kind", "kind-tls", "prod"], var.overlay)
+    error_message = "overlay must be \"kind\", \"kind-tls\" or \"prod\" (a directory under k8s/overlays/)."
   }
 }
 

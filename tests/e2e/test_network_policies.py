@@ -80,7 +80,13 @@ def test_a_pod_without_an_allow_rule_is_refused_by_every_store(platform: Platfor
     deployment = platform.json("get", "deployment", "serving-api")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     stores = [f"{host}.{NAMESPACE}.svc.cluster.local:{port}" for host, port in STORES]
-    open_paths = [f"serving-api.{NAMESPACE}.svc.cluster.local:8000"]
+    # The serving API's pod itself, not its Service: the Service has no endpoints until the
+    # pipeline's first publication makes the pod ready, and a Service without endpoints refuses
+    # every connection, which would read as "network broken".
+    pods = platform.json("get", "pods", "-l", "app.kubernetes.io/name=serving-api")["items"]
+    running = [p["status"]["podIP"] for p in pods if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
+    assert running, f"no running serving-api pod to probe: {[p['status'] for p in pods]}"
+    open_paths = [f"{running[0]}:8000"]
 
     # Outside the platform's namespace: no policy of ours limits the pod's egress, so only the
     # stores' ingress rules stand between it and them.

@@ -80,6 +80,7 @@ def test_security_properties_hold_in_the_running_cluster(platform: Platform) -> 
         aws_access_key_id=env["LAKEHOUSE_S3_ACCESS_KEY_ID"],
         aws_secret_access_key=env["LAKEHOUSE_S3_SECRET_ACCESS_KEY"],
         region_name="us-east-1",
+        verify=env.get("LAKEHOUSE_S3_CA_FILE") or True,
     )
     assert s3.list_objects_v2(Bucket=env["LAKEHOUSE_S3_BUCKET"], MaxKeys=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
     try:

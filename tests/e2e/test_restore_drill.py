@@ -43,6 +43,8 @@ def test_the_catalog_backup_restores_into_a_fresh_database_that_serves_the_same_
             aws_access_key_id=backup.access_key_id,
             aws_secret_access_key=backup.secret_access_key.get_secret_value(),
             region_name=settings.s3.region,
+            # under kind-tls: MinIO over https, its certificate from the platform's CA
+            verify=settings.s3.ca_file or True,
         )
         bucket, database = backup.bucket, settings.catalog.database
         listed = s3.list_objects_v2(Bucket=bucket)["Contents"]

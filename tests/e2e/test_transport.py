@@ -84,7 +84,7 @@ def test_every_platform_connection_to_postgres_is_encrypted(platform: Platform) 
         assert ok, out
         rows = [line.split("|") for line in out.splitlines() if line.count("|") == 3]
         assert rows, f"{pod}: no client connections to look at:\n{out}"
-        plain = [r for r in rows if r[3] != "t"]
+        plain = [r for r in rows if r[3] not in ("t", "true")]
         assert not plain, f"{pod}: connections without TLS: {plain}"
         if pod == "postgres-0":
             assert any(r[1] == "walsender" for r in rows), f"Debezium's replication connection not seen: {rows}"
@@ -102,8 +102,11 @@ def test_minio_serves_https_only(platform: Platform) -> None:
         assert plain_ok, f"MinIO refused plain HTTP on the plaintext kind overlay:\n{plain}"
         return
     assert not plain_ok, f"MinIO answered plain HTTP:\n{plain}"
+    # mc (Go) checks the server against SSL_CERT_FILE: the CA MinIO's pod mounts beside its key.
     ok, out = _exec(
-        platform, "minio-0", "SSL_CERT_FILE=/etc/minio/certs/CAs/ca.crt " + script.format(url="https://localhost:9000")
+        platform,
+        "minio-0",
+        "export SSL_CERT_FILE=/etc/minio/certs/CAs/ca.crt; " + script.format(url="https://localhost:9000"),
     )
     assert ok, f"MinIO over https with the platform's CA failed:\n{out}"
 

@@ -106,7 +106,7 @@ def test_the_overlay_variable_accepts_exactly_the_overlays() -> None:
     overlay = _blocks(TF_ROOT, "variable")["overlay"]
     condition = overlay["validation"][0]["condition"]
     allowed = set(re.findall(r'"([a-z0-9-]+)"', condition))
-    assert allowed == {"kind", "prod"}, condition
+    assert allowed == {"kind", "kind-tls", "prod"}, condition
     overlays_dir = REPO / "k8s" / "overlays"
     if overlays_dir.is_dir():
         present = {p.name for p in overlays_dir.iterdir() if p.is_dir()}

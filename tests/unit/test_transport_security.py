@@ -103,3 +103,17 @@ def test_only_the_merge_driver_keeps_the_kafka_client_certificate() -> None:
         assert ("kafka-client-tls" in {v["name"] for v in pod["volumes"]}) is keeps, cli
         assert ("kafka-client-tls" in {m["name"] for m in pod["containers"][0]["volumeMounts"]}) is keeps, cli
         assert "registry" in {v["name"] for v in pod["volumes"]}
+
+
+def test_pyiceberg_s3_filesystems_trust_the_configured_ca(tmp_path: Path) -> None:
+    from lakehouse.lake import S3_CA_FILE_PROPERTY, CaTrustingFileIO
+
+    ca = _ca(tmp_path) / "ca.crt"
+    props = {"s3.endpoint": "https://minio:9000", "s3.region": "us-east-1", "s3.access-key-id": "k"}
+    props["s3.secret-access-key"] = "s"
+    fs = CaTrustingFileIO({**props, S3_CA_FILE_PROPERTY: str(ca)})._initialize_s3_fs("lake")
+    _, (options,) = fs.__reduce__()
+    assert options["tls_ca_file_path"] == str(ca)
+    assert options["endpoint_override"] == "https://minio:9000" and options["access_key"] == "k"
+    plain = CaTrustingFileIO(props)._initialize_s3_fs("lake")
+    assert plain.__reduce__()[1][0]["tls_ca_file_path"] == ""
