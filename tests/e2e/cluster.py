@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -72,14 +73,95 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _Forward:
+    """A local port that reaches svc/<service>:<port> for the whole session: one `kubectl
+    port-forward` per connection, relayed through a listener of this process.
+
+    kubectl ends a forward on the first stream the pod side resets (kubernetes/kubernetes#74551),
+    and PostgreSQL over TLS resets as a client closes (its TLS close_notify arrives after the
+    backend stopped reading): a shared forward to a TLS server would serve one connection."""
+
+    def __init__(self, argv: list[str], what: str) -> None:
+        self.what, self._argv, self._stopping = what, argv, False
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopping:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _open(self, timeout_s: float = 30) -> tuple[subprocess.Popen[str], socket.socket]:
+        """A fresh kubectl port-forward on a port of its choosing, and a connection through it."""
+        proc = subprocess.Popen(self._argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline, line = time.monotonic() + timeout_s, ""
+        assert proc.stdout is not None
+        for line in proc.stdout:  # "Forwarding from 127.0.0.1:43117 -> 5432"
+            if line.startswith("Forwarding from 127.0.0.1:"):
+                local = int(line.split(":")[1].split()[0])
+                threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain the rest
+                return proc, socket.create_connection(("127.0.0.1", local), timeout=10)
+            if time.monotonic() > deadline:
+                break
+        _stop(proc)
+        raise OSError(f"kubectl port-forward {self.what} did not start: {line.strip()}")
+
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            proc, upstream = self._open()
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (src, dst):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        back.start()
+        pump(client, upstream)
+        back.join(timeout=10)
+        client.close()
+        upstream.close()
+        _stop(proc)
+
+    def alive(self) -> bool:
+        return not self._stopping and self._thread.is_alive()
+
+    def wait_listening(self, timeout_s: float = 30) -> None:
+        """Until one forward works end to end (a fresh pod's first forward takes a moment)."""
+        proc, conn = self._open(timeout_s)
+        conn.close()
+        _stop(proc)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._listener.close()
+
+
 @dataclass
 class Platform:
     """The deployed platform: kubectl, port-forwards and the settings environment."""
 
     cluster: KindCluster
     tools: Tools
-    # "service:port" -> (local port, the kubectl port-forward process serving it)
-    forwards: dict[str, tuple[int, subprocess.Popen[bytes]]] = field(default_factory=dict)
+    # "service:port" -> the kubectl port-forward serving it
+    forwards: dict[str, _Forward] = field(default_factory=dict)
     _stack: ExitStack = field(default_factory=ExitStack)
     _ca_file: Path | None = None
 
@@ -125,28 +207,20 @@ class Platform:
         Re-started when the pod behind it was replaced (a port-forward pins one pod)."""
         key = f"{service}:{port}"
         if key in self.forwards:
-            local, proc = self.forwards[key]
-            if proc.poll() is None and _answers(local):
-                return local
-        local = free_port()
-        argv = self._argv("port-forward", f"svc/{service}", f"{local}:{port}")
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self._stack.callback(_stop, proc)
-        deadline = time.monotonic() + 30
-        while not _answers(local):
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise AssertionError(f"kubectl port-forward svc/{service} {port} exited: {err}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"kubectl port-forward svc/{service} {port} did not listen within 30s")
-            time.sleep(0.2)
-        self.forwards[key] = (local, proc)
-        return local
+            fwd = self.forwards[key]
+            if fwd.alive() and _answers(fwd.port):
+                return fwd.port
+            fwd.stop()
+        fwd = _Forward(self._argv("port-forward", f"svc/{service}", f"0:{port}"), f"svc/{service} {port}")
+        self._stack.callback(fwd.stop)
+        fwd.wait_listening()
+        self.forwards[key] = fwd
+        return fwd.port
 
     def drop_forwards(self) -> None:
         """Stop every port-forward: after a pod restart a forward may still listen yet lead nowhere."""
-        for _, proc in self.forwards.values():
-            _stop(proc)
+        for fwd in self.forwards.values():
+            fwd.stop()
         self.forwards.clear()
 
     def settings_env(self) -> dict[str, str]:
@@ -193,7 +267,7 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[Any]) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=5)
