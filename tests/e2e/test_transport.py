@@ -35,7 +35,12 @@ def _exec(platform: Platform, pod: str, script: str, container: str | None = Non
 
 
 def _tls_deployed(platform: Platform) -> bool:
-    return platform.ca_file() is not None
+    """Whether the deployed settings are the TLS component's (the CA ConfigMap alone says nothing:
+    certs.sh leaves it behind when a cluster goes back to the plaintext overlay)."""
+    settings = platform.json("get", "configmap", "lakehouse-settings")["data"]
+    tls = settings.get("LAKEHOUSE_SOURCE_SSLMODE") == "verify-full"
+    assert not tls or platform.ca_file() is not None, "TLS settings deployed without ConfigMap lakehouse-ca"
+    return tls
 
 
 def _psql(platform: Platform, pod: str, sslmode: str, ca: str | None) -> tuple[bool, str]:
