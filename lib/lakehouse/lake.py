@@ -30,7 +30,7 @@ class CaTrustingFileIO(PyArrowFileIO):
         if not ca_file:
             return fs
         rebuild, (options,) = fs.__reduce__()  # pyarrow's own pickling: every option of fs
-        return rebuild({**options, "tls_ca_file_path": ca_file})  # type: ignore[no-any-return]
+        return rebuild({**options, "tls_ca_file_path": ca_file})
 
 
 def open_catalog(settings: Settings) -> Catalog:

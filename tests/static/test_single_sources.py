@@ -48,7 +48,7 @@ def test_checksum_locks_match_the_versions_file(bundle: str, jar: str) -> None:
 
 # Variables that are not platform configuration: test switches, and the CDC password, a Secret
 # key the Connect worker reads as a file (lakehouse.settings.CDC_PASSWORD_FILE).
-NOT_SETTINGS = {"LAKEHOUSE_TEST_KEEP_STACK", "LAKEHOUSE_E2E_KEEP_CLUSTER", CDC_PASSWORD_FILE}
+NOT_SETTINGS = {"LAKEHOUSE_TEST_KEEP_STACK", "LAKEHOUSE_E2E_KEEP_CLUSTER", "LAKEHOUSE_E2E_OVERLAY", CDC_PASSWORD_FILE}
 
 
 def test_every_lakehouse_variable_in_the_repo_is_a_setting() -> None:
