@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -171,7 +172,7 @@ class Platform:
             found = self.kubectl("get", "configmap", "lakehouse-ca", "--ignore-not-found", "-o", "json")
             if not found.strip():
                 return None
-            path = Path(self._stack.enter_context(_tempdir())) / "ca.crt"
+            path = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="lakehouse-e2e-"))) / "ca.crt"
             path.write_text(json.loads(found)["data"]["ca.crt"])
             self._ca_file = path
         return self._ca_file
@@ -249,14 +250,6 @@ class Platform:
 
     def close(self) -> None:
         self._stack.close()
-
-
-@contextmanager
-def _tempdir() -> Iterator[str]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="lakehouse-e2e-") as d:
-        yield d
 
 
 def _answers(port: int) -> bool:

@@ -43,13 +43,15 @@ def _tls_deployed(platform: Platform) -> bool:
     return tls
 
 
-def _psql(platform: Platform, pod: str, sslmode: str, ca: str | None) -> tuple[bool, str]:
-    # The superuser's password comes from the server pod's own environment.
-    root = f" sslrootcert={ca}" if ca else ""
+def _psql(platform: Platform, pod: str, sslmode: str, ca_pem: str | None = None) -> tuple[bool, str]:
+    """`select 1` as the superuser over TCP to localhost in `pod` (its password from the pod's own
+    environment); with `ca_pem`, that CA is written into the pod and the server checked against it."""
+    setup = f'cat > /tmp/ca.crt <<"EOF"\n{ca_pem}EOF\n' if ca_pem else ""
+    root = " sslrootcert=/tmp/ca.crt" if ca_pem else ""
     return _exec(
         platform,
         pod,
-        f'PGPASSWORD="$POSTGRES_PASSWORD" psql "host=localhost port=5432 user=postgres dbname=postgres '
+        f'{setup}PGPASSWORD="$POSTGRES_PASSWORD" psql "host=localhost port=5432 user=postgres dbname=postgres '
         f'sslmode={sslmode}{root} connect_timeout=10" -Atc "select 1" 2>&1 && echo PROBE-OK',
     )
 
@@ -57,7 +59,7 @@ def _psql(platform: Platform, pod: str, sslmode: str, ca: str | None) -> tuple[b
 def test_postgres_servers_take_only_what_the_overlay_promises(platform: Platform) -> None:
     tls = _tls_deployed(platform)
     for pod in ("postgres-0", "lakehouse-db-0"):
-        plain_ok, plain = _psql(platform, pod, "disable", None)
+        plain_ok, plain = _psql(platform, pod, "disable")
         if not tls:
             assert plain_ok, f"{pod}: plaintext refused on the plaintext kind overlay:\n{plain}"
             continue
@@ -65,13 +67,7 @@ def test_postgres_servers_take_only_what_the_overlay_promises(platform: Platform
         assert "no encryption" in plain or "pg_hba.conf" in plain, plain
         # The server's certificate, checked against the platform's CA and the name "localhost"
         # (the server's pod mounts no CA file: the client brings its own copy).
-        ok, out = _exec(
-            platform,
-            pod,
-            f'cat > /tmp/ca.crt <<"EOF"\n{platform.ca_file().read_text()}EOF\n'  # type: ignore[union-attr]
-            f'PGPASSWORD="$POSTGRES_PASSWORD" psql "host=localhost port=5432 user=postgres dbname=postgres '
-            'sslmode=verify-full sslrootcert=/tmp/ca.crt connect_timeout=10" -Atc "select 1" 2>&1 && echo PROBE-OK',
-        )
+        ok, out = _psql(platform, pod, "verify-full", platform.ca_file().read_text())  # type: ignore[union-attr]
         assert ok, f"{pod}: verify-full against the platform's CA failed:\n{out}"
 
 
