@@ -274,8 +274,8 @@ class FloorRunner(threading.Thread):
 
     def batch(self, probe: Any) -> bool:
         """One batch; False when there was nothing new."""
-        from cdc_merge.changes import read_range
-        from cdc_merge.job import expected_heads
+        from cdc_merge.plan import expected_heads
+        from cdc_merge.read import read_range
         from pyspark.sql import functions as F
 
         rng = probe.next_range(self.topic, self.end, self.settings.merge.max_records_per_batch)
@@ -429,7 +429,7 @@ def main() -> int:
         compression = settings.connect.producer_compression
         run_tool(env, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", DDL)
         run_tool(env, "lakehouse-connectors", "apply")
-        from cdc_merge.session import build_session
+        from spark_iceberg.session import build_session
 
         spark = build_session(settings, app_name="cdc-merge-bench")
         try:

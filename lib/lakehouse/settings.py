@@ -251,7 +251,20 @@ class MergeSettings(BaseSettings):
     model_config = _config("MERGE_")
     spark_master: str = Field("local[*]", description="Spark master: local[*] or k8s://https://...")
     spark_jars_dir: Path = Field(description="directory whose jars join the Spark classpath")
-    max_records_per_batch: int = Field(500_000, ge=1, description="per table and batch")
+    max_records_per_batch: int = Field(500_000, ge=1, description="per table, partition and batch")
+    max_bytes_per_batch: int = Field(
+        128 * 1024 * 1024,
+        ge=1024,
+        description="about this many bytes of Kafka values per table, partition and batch, at most "
+        "(estimated from the largest of a range's first, middle and last records before it is read)",
+    )
+    table_threads: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="tables of a cycle planned and merged concurrently (their Spark jobs share the "
+        "executors through the FAIR scheduler)",
+    )
     trigger_interval_s: float = Field(10.0, ge=0, description="pause between batches in stream mode")
     shuffle_partitions: int = Field(4, ge=1, description="spark.sql.shuffle.partitions")
     driver_memory: str = Field("2g", description="spark.driver.memory")

@@ -143,7 +143,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 @pytest.fixture(scope="session")
 def spark(stack: LocalStack) -> Iterator[Any]:
     """One in-process Spark session (local[2]) for the merge runs of the tests."""
-    from cdc_merge.session import build_session
+    from spark_iceberg.session import build_session
 
     session = build_session(stack.settings, app_name="cdc-merge-tests")
     yield session

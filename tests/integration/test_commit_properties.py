@@ -3,8 +3,8 @@
 from typing import Any
 
 import pytest
-from cdc_merge.checkpoint import run_with_commit_properties
-from cdc_merge.conflicts import java_class_chain
+from spark_iceberg.commits import run_with_commit_properties
+from spark_iceberg.conflicts import java_class_chain
 
 
 def test_a_failing_statement_raises_its_own_error(spark: Any) -> None:

@@ -10,12 +10,13 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from cdc_merge.checkpoint import committed_offsets, load_table
-from cdc_merge.conflicts import describe, is_conflict
 from cdc_merge.job import run_once
 from lake_maintenance.job import run
 from lakehouse.settings import Settings
 from loadgen.workload import Workload
+from spark_iceberg.conflicts import describe, is_conflict
+from spark_iceberg.snapshot_offsets import committed_offsets
+from spark_iceberg.tables import load_table
 
 SHOP = ("shop.customers", "shop.products", "shop.orders", "shop.order_items")
 

@@ -10,7 +10,16 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PYTHON_TREES = ("lib", "tools", "services", "flows", "tests", "bench")
 # Strictly typed: the shared library and every service (pyproject.toml [tool.mypy]).
-TYPED_PACKAGES = ("lakehouse", "cdc_merge", "gold", "lake_maintenance", "connector_config", "loadgen", "serving_api")
+TYPED_PACKAGES = (
+    "lakehouse",
+    "cdc_merge",
+    "spark_iceberg",
+    "gold",
+    "lake_maintenance",
+    "connector_config",
+    "loadgen",
+    "serving_api",
+)
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:

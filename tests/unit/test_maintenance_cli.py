@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cdc_merge.conflicts import CONFLICT_CLASSES, is_conflict, with_retries
 from lake_maintenance.cli import main
 from lake_maintenance.job import targets
 from lake_maintenance.report import TableMaintenance
 from lakehouse.registry import load_registry
+from spark_iceberg.conflicts import CONFLICT_CLASSES, is_conflict, with_retries
 
 REGISTRY = Path(__file__).resolve().parents[2] / "config" / "tables.yaml"
 

@@ -1,4 +1,4 @@
-"""Turning a Kafka offset range of one topic into classified, typed change rows.
+"""Classifying and typing the records of one table's batch: the column expressions.
 
 Every record ends up in exactly one place: skipped (tombstone), dead letter (with its
 reason), or the good set that feeds bronze and the silver MERGE.
@@ -7,7 +7,7 @@ reason), or the good set that feeds bronze and the silver MERGE.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lakehouse.debezium import (
@@ -19,11 +19,10 @@ from lakehouse.debezium import (
 )
 from lakehouse.registry import Registry, TableSpec
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from cdc_merge.kafka_offsets import OffsetRange
 from cdc_merge.lake_tables import SchemaPlan, plan_schema
 from cdc_merge.typemap import ColumnType, column_type
 
@@ -69,27 +68,6 @@ def schema_hash(value_sql: str) -> Column:
     head = F.when(mark > 0, F.expr(f"substring({value_sql}, 1, instr({value_sql}, '{PAYLOAD_MARK}'))")).otherwise(value)
     has_schema = value.startswith(_HAS_SCHEMA) | F.get_json_object(value, "$.schema.type").isNotNull()
     return F.when(has_schema, F.hex(F.xxhash64(head)))
-
-
-def read_range(spark: SparkSession, kafka: Mapping[str, str], rng: OffsetRange) -> DataFrame:
-    """The records of `rng` via Spark's own Kafka source (explicit offsets, no consumer group).
-
-    `kafka` is the Java client config (KafkaSettings.java_client_config: bootstrap servers and,
-    with mutual TLS, the PEM trust and key material).
-    """
-    # Debezium topics usually have one partition; without splitting it, one core would
-    # parse every (schema-carrying, several-KB) JSON envelope of the batch.
-    splits = max(1, spark.sparkContext.defaultParallelism)
-    return (
-        spark.read.format("kafka")
-        .options(**{f"kafka.{k}": v for k, v in kafka.items()})
-        .option("subscribe", rng.topic)
-        .option("minPartitions", str(splits))
-        .option("startingOffsets", rng.spark_json(rng.start))
-        .option("endingOffsets", rng.spark_json(rng.end))
-        .option("failOnDataLoss", "true")
-        .load()
-    )
 
 
 def classify(

@@ -49,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from cdc_merge.conflicts import is_conflict
-    from cdc_merge.job import run_once, run_until_caught_up
+    from spark_iceberg.conflicts import is_conflict
+    from spark_iceberg.session import build_session
+
+    from cdc_merge.job import CycleState, run_once, run_until_caught_up
     from cdc_merge.lease import EXIT_BUSY, LeaseLost
-    from cdc_merge.session import build_session
 
     def say(msg: str) -> None:
         log.info(msg)
@@ -73,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             results = run_until_caught_up(spark, settings, say, tables)
         else:
             results = []
+            state = CycleState()
             while not stop:
                 started = time.monotonic()
                 try:
-                    run_once(spark, settings, say, tables)
+                    run_once(spark, settings, say, tables, state)
                 except Exception as exc:
                     # Lost a commit race (e.g. with compaction): the batch committed nothing,
                     # so the next one re-reads it from the checkpoint. Anything else is fatal.

@@ -1,425 +1,253 @@
-"""The cdc-merge job: for every registry table, one bounded batch from Kafka into Iceberg.
+"""The cdc-merge job: cycles, each one bounded batch for every registry table with news.
 
-A batch holds its table's lease (`cdc_merge.lease`, an advisory lock in the catalog
-database) from reading the checkpoint to its last commit: one writer per table. A table
-another merge holds is skipped after `LAKEHOUSE_MERGE_LEASE_WAIT_S` (its result says `busy`).
-Per table and batch, in this order, each commit carrying the batch's end offsets:
-  1. dead-letter rows appended  (records already there are skipped on a re-run)
-  2. bronze change log appended (likewise)
-  3. silver MERGE               (its offsets are where the next batch starts)
-A crash anywhere re-reads from the silver offsets; the filters above and the
-idempotent MERGE make the re-run change nothing that was already committed.
+A cycle is a pipeline of stages over all tables at once:
+  1. watermarks of every topic, in one metadata request (`kafka_offsets`); tables whose
+     topic holds nothing past what this process last committed are skipped untouched;
+  2. plan (`plan`), per table under its lease: committed offsets, range, schema heads;
+  3. read (`read`): the ranges of every planned table in one Spark read, cached;
+  4. per table (`table_batch`): classify and type, then the dead-letter, bronze and silver
+     commits, each carrying the table's end offsets.
+Stages 2 and 4 run the tables concurrently in `LAKEHOUSE_MERGE_TABLE_THREADS` threads,
+whose Spark jobs share the executors through the FAIR scheduler (one pool per thread).
+
+One writer per table: a batch holds its table's lease (`lease`, an advisory lock in the
+catalog database) from its plan to its last commit; a table another merge holds is skipped
+after `LAKEHOUSE_MERGE_LEASE_WAIT_S` (its result says `busy`). Exactly once per table: the
+offsets of each commit are the table's own, so a crash anywhere re-reads that table's
+batch from its silver offsets and the re-run changes nothing already committed
+(docs/merge-semantics.md).
 """
 
 from __future__ import annotations
 
-import os
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
-from lakehouse.debezium import head_schema, schema_head
 from lakehouse.registry import Registry, TableSpec
 from lakehouse.settings import Settings
-from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
+from spark_iceberg.conflicts import describe
+from spark_iceberg.snapshot_offsets import Offsets, offsets_by_topic
+from spark_iceberg.tables import find_table
 
-from cdc_merge import checkpoint, lake_tables
-from cdc_merge.changes import (
-    CLASSIFIED_COLUMNS,
-    batch_schemas,
-    classify,
-    known_schemas,
-    offset_at_least,
-    read_range,
-    schema_typing,
-    typed_changes,
-)
-from cdc_merge.kafka_offsets import OffsetGap, OffsetRange, TopicOffsets
+from cdc_merge.kafka_offsets import OffsetGap, TopicOffsets, Watermarks
 from cdc_merge.lease import LeaseBusy, TableLease
-from cdc_merge.silver_merge import merge_sql
-from cdc_merge.toast import LatestChanges, latest_changes
+from cdc_merge.plan import TablePlan, plan_table
+from cdc_merge.read import CycleRecords
+from cdc_merge.result import Say, TableResult
+from cdc_merge.table_batch import merge_planned, progress_line
 
-Say = Callable[[str], None]
-
-
-def fault(settings: Settings, point: str) -> None:
-    """Crash hard at `point` when LAKEHOUSE_MERGE_FAULT_POINT names it (test hook)."""
-    if settings.merge.fault_point == point:
-        os._exit(86)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
-class TableResult:
-    """What one batch did to one table."""
+class CycleState:
+    """What one merge process keeps from cycle to cycle (`lakehouse-merge stream`, catch-up).
 
-    table: str
-    topic: str
-    start: dict[int, int] = field(default_factory=dict)
-    end: dict[int, int] = field(default_factory=dict)
-    records: int = 0
-    tombstones: int = 0
-    changes: int = 0
-    inserts_updates: int = 0
-    deletes: int = 0
-    bronze_appended: int = 0
-    dead_lettered: dict[str, int] = field(default_factory=dict)
-    schema_changes: list[str] = field(default_factory=list)
-    key_changes: int = 0  # primary-key updates seen while resolving TOAST placeholders
-    one_pass: bool = False  # typed while classifying: the batch's schemas were its heads'
-    lag: int = 0
-    busy: str | None = None  # another merge held the table: who (nothing was read or written)
-    gap: str | None = None  # records it needs were deleted from Kafka: the table stopped (nothing written)
-    seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=dict)
+    `settled` holds, per topic, the high watermarks at which this process last found or
+    left the table with nothing to merge. Offsets only grow, so while a topic's watermarks
+    are those, nothing is new whoever committed meanwhile: the table is skipped without a
+    lease, a catalog load or a probe.
+    """
 
-    def mark(self, phase: str, since: float) -> float:
-        """Record the seconds spent in `phase` since `since`; return now."""
-        now = time.monotonic()
-        self.phases[phase] = round(now - since, 2)
-        return now
+    settled: dict[str, dict[int, int]] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor | None = None
+    _pool_size: int = 0
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def pool(self, size: int) -> ThreadPoolExecutor:
+        """The table threads (kept across cycles: each carries a pinned JVM thread)."""
+        if self._pool is None or self._pool_size != size:
+            self.close()
+            self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="merge-table")
+            self._pool_size = size
+        return self._pool
 
+    def is_settled(self, topic: str, marks: Watermarks) -> bool:
+        """True when `topic` has nothing past what this process last saw merged."""
+        return self.settled.get(topic) == {p: high for p, (_, high) in marks.items()}
 
-def _thresholds(rng_start: dict[int, int], committed: dict[int, int] | None) -> dict[int, int]:
-    return {p: max(o, (committed or {}).get(p, 0)) for p, o in rng_start.items()}
+    def settle(self, topic: str, end: Offsets, marks: Watermarks) -> None:
+        """Remember `topic` as merged up to `end` when that is all the topic held."""
+        highs = {p: high for p, (_, high) in marks.items()}
+        if all(end.get(p, 0) >= high for p, high in highs.items()):
+            self.settled[topic] = highs
+        else:
+            self.settled.pop(topic, None)
 
-
-def _append(df: DataFrame, table: str, props: dict[str, str], check: Callable[[], None]) -> None:
-    check()
-    writer = df.writeTo(table)
-    for k, v in props.items():
-        writer = writer.option(f"snapshot-property.{k}", v)
-    writer.append()
+    def close(self) -> None:
+        """Stop the table threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
-def expected_heads(probe: TopicOffsets, rng: OffsetRange) -> list[bytes]:
-    """Schema heads of each partition's first and last record in `rng`: usually every schema
-    of the batch, so `classify` parses no schema text at all (it copes with any others)."""
-    heads: list[bytes] = []
-    for part, end in rng.end.items():
-        for offset in sorted({rng.start.get(part, 0), end - 1}):
-            value = probe.fetch(rng.topic, part, offset) if offset < end else None
-            head = schema_head(value) if value is not None else None
-            if head is not None and head not in heads:
-                heads.append(head)
-    return heads
+def _in_threads(
+    spark: SparkSession, pool: ThreadPoolExecutor, size: int, work: Callable[[T], R], items: Iterable[T]
+) -> list[R | BaseException]:
+    """`work` over `items` in the pool, each thread's Spark jobs in a FAIR pool of its own.
+
+    Every item runs to its end: a failure is returned in its place, not raised, so one
+    table's failure does not stop the others' commits.
+    """
+    local = threading.local()
+
+    def run(item: T) -> R | BaseException:
+        if not getattr(local, "pool_set", False):
+            slot = int(threading.current_thread().name.rsplit("_", 1)[-1] or 0) % max(1, size)
+            spark.sparkContext.setLocalProperty("spark.scheduler.pool", f"table-{slot}")
+            local.pool_set = True
+        try:
+            return work(item)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the cycle
+            return exc
+
+    return list(pool.map(run, items))
 
 
-def merge_table(
-    spark: SparkSession,
-    settings: Settings,
-    registry: Registry,
-    spec: TableSpec,
-    probe: TopicOffsets,
-    say: Say,
-    lease: TableLease,
-) -> TableResult | None:
-    """One batch for one table under its lease; None when the topic has nothing new."""
-    try:
-        lease.acquire(spec.source, settings.merge.lease_wait_s)
-    except LeaseBusy as exc:
-        say(str(exc))
-        return TableResult(table=spec.source, topic=registry.topic(spec), busy=exc.holder)
-    try:
-        return _merge_table(spark, settings, registry, spec, probe, say, partial(lease.check, spec.source))
-    finally:
-        lease.release(spec.source)
+class _Cycle:
+    """The shared parts of one cycle: session, settings, probe, leases, the say function."""
 
+    def __init__(
+        self, spark: SparkSession, settings: Settings, say: Say, probe: TopicOffsets, lease: TableLease
+    ) -> None:
+        self.spark, self.settings, self.say, self.probe, self.lease = spark, settings, say, probe, lease
+        self.registry: Registry = settings.registry()
 
-def _merge_table(
-    spark: SparkSession,
-    settings: Settings,
-    registry: Registry,
-    spec: TableSpec,
-    probe: TopicOffsets,
-    say: Say,
-    check: Callable[[], None],
-) -> TableResult | None:
-    started = time.monotonic()
-    topic = registry.topic(spec)
-    silver, bronze, dead = registry.silver(spec), registry.bronze(spec), registry.dead_letter
-    # One catalog load per table and batch: existence and stored offsets come from it.
-    silver_table = checkpoint.find_table(spark, silver)
-    silver_exists = silver_table is not None
-    committed = checkpoint.offsets_in(silver_table, topic) if silver_exists else None
-    try:
-        rng = probe.next_range(
-            topic,
-            committed,
-            settings.merge.max_records_per_batch,
-            accept_gap=spec.source in settings.merge.accept_gap_tables,
-        )
-    except OffsetGap as exc:
-        say(f"{spec.source}: {exc}")
-        return TableResult(table=spec.source, topic=topic, gap=str(exc))
-    if rng is None:
-        return None
-    result = TableResult(table=spec.source, topic=topic, start=rng.start, end=rng.end)
-    props = {checkpoint.property_name(topic): checkpoint.encode(rng.end)}
+    def plan(
+        self, spec: TableSpec, marks: Watermarks, dead_offsets: dict[str, Offsets] | None
+    ) -> tuple[TableResult, TablePlan | None]:
+        started = time.monotonic()
+        result = TableResult(table=spec.source, topic=self.registry.topic(spec))
+        try:
+            self.lease.acquire(spec.source, self.settings.merge.lease_wait_s)
+        except LeaseBusy as exc:
+            self.say(str(exc))
+            result.busy = exc.holder
+            return result, None
+        try:
+            plan = plan_table(self.spark, self.settings, self.registry, spec, self.probe, marks, dead_offsets, result)
+        except OffsetGap as exc:
+            self.say(f"{spec.source}: {exc}")
+            result.gap = str(exc)
+            plan = None
+        except BaseException:
+            self.lease.release(spec.source)
+            raise
+        if plan is None:
+            self.lease.release(spec.source)
+            return result, None
+        result.start, result.end, result.lag = plan.rng.start, plan.rng.end, plan.lag
+        result.mark("plan", started)
+        return result, plan
 
-    # Where dead letters and bronze stand for this topic: beyond these offsets they still
-    # need this batch's records (a re-run after a crash between the three commits).
-    dead_table, bronze_table = checkpoint.find_table(spark, dead), checkpoint.find_table(spark, bronze)
-    dead_from = _thresholds(rng.start, checkpoint.offsets_in(dead_table, topic) if dead_table else None)
-    bronze_from = _thresholds(rng.start, checkpoint.offsets_in(bronze_table, topic) if bronze_table else None)
-    heads = expected_heads(probe, rng)
-    current = None
-    if silver_exists:
-        current = {
-            c: t for c, t in lake_tables.current_columns(spark, silver).items() if c not in lake_tables.META_COLUMNS
-        }
-    # The heads' schemas are usually the batch's: typing with them in the classifying pass
-    # saves a second pass over the batch. It is checked against the batch's real schemas below.
-    known = {f"head{i}": head_schema(h) for i, h in enumerate(heads)}
-    pre = schema_typing(current, known_schemas(known)) if known else None
-    if pre is not None and (pre.rejected or not pre.converters):
-        pre = None
-    extend = None
-    if pre is not None:
-        extend = partial(typed_changes, spec=spec, table_columns=pre.plan.columns, converters=pre.converters)
-    t = result.mark("plan", started)
-    classified = classify(read_range(spark, settings.kafka.java_client_config(), rng), registry, spec, heads, extend)
-    typed: DataFrame | None = None
-    typed_cached = False
-    resolved: LatestChanges | None = None
-    try:
-        # One pass over the batch for every count and each schema's first record.
-        keys: list[Column | str] = [
-            "schema_id",
-            "reason",
-            "tombstone",
-            offset_at_least(bronze_from, rng.start).alias("to_bronze"),
-            offset_at_least(dead_from, rng.start).alias("to_dead"),
-        ]
-        groups = (
-            classified.groupBy(*keys, *(["op", "fit_reason", "_any_unavail"] if pre is not None else []))
-            .agg(F.count(F.lit(1)).alias("n"), F.min(F.struct("kafka_partition", "kafka_offset")).alias("first"))
-            .collect()
-        )
-        result.records = sum(g["n"] for g in groups)
-        result.tombstones = sum(g["n"] for g in groups if g["tombstone"])
-        usable_groups = [g for g in groups if not g["tombstone"] and g["reason"] is None]
-        result.bronze_appended = sum(g["n"] for g in usable_groups if g["to_bronze"])
-        first_seen: dict[str, tuple[int, int]] = {}
-        for g in usable_groups:
-            if g["schema_id"] is not None:
-                pos = (g["first"]["kafka_partition"], g["first"]["kafka_offset"])
-                first_seen[g["schema_id"]] = min(first_seen.get(g["schema_id"], pos), pos)
-        schemas = batch_schemas(
-            [(sid, p, o) for sid, (p, o) in first_seen.items()], lambda part, off: probe.fetch(topic, part, off), known
-        )
-        typing = schema_typing(current, schemas)
-        one_pass = result.one_pass = pre is not None and typing == pre
-        t = result.mark("read+schemas", t)
-        plan, rejected, converters = typing.plan, typing.rejected, typing.converters
-        if converters:
-            if not silver_exists:
-                lake_tables.create_silver(spark, silver, spec, plan.columns)
-                result.schema_changes.append(f"created {silver}")
-            elif plan.add or plan.promote:
-                lake_tables.evolve_silver(spark, silver, plan)
-                result.schema_changes += [f"added {c} {t}" for c, t in plan.add.items()]
-                result.schema_changes += [f"promoted {c} to {t}" for c, t in plan.promote.items()]
-        lake_tables.ensure_bronze(spark, registry, spec, exists=bronze_table is not None)
-        lake_tables.ensure_dead_letter(spark, registry, exists=dead_table is not None)
-        t = result.mark("ddl", t)
-
-        dead_counts: dict[str, int] = {}
-        for g in groups:
-            why = g["reason"] if g["reason"] is not None else rejected.get(g["schema_id"] or "")
-            if not g["tombstone"] and why is not None and g["to_dead"]:
-                dead_counts[why] = dead_counts.get(why, 0) + g["n"]
-
-        table_columns = plan.columns
-        schema_reason = F.lit(None).cast("string")
-        for sid, why in rejected.items():
-            schema_reason = F.when(F.col("schema_id") == sid, F.lit(why)).otherwise(schema_reason)
-        usable = classified.where(~F.col("tombstone") & F.col("reason").isNull())
-        ops: dict[str, int] = {}
-        # op, why it does not fit, to dead letters, carries a TOAST placeholder, count
-        fits: list[tuple[str, str | None, bool, bool, int]] = []
-        if one_pass:
-            # Typed in the classifying pass (no schema rejected): the counts are in `groups`.
-            typed = usable
-            fits = [(g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["n"]) for g in usable_groups]
-        elif converters:
-            # Cached, and built by the counting job below: the steps after it (dead letters,
-            # MERGE) then plan against a scan of the cache instead of re-deriving the parse.
-            typed = typed_changes(
-                usable.select(*CLASSIFIED_COLUMNS).where(schema_reason.isNull()), spec, table_columns, converters
-            ).persist(StorageLevel.MEMORY_AND_DISK)
-            typed_cached = True
-            fits = [
-                (g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["count"])
-                for g in typed.groupBy(
-                    "op",
-                    "fit_reason",
-                    offset_at_least(dead_from, rng.start).alias("to_dead"),
-                    "_any_unavail",
-                )
-                .count()
-                .collect()
-            ]
-        placeholders = any(unavail for _, fit_reason, _, unavail, _ in fits if fit_reason is None)
-        for op, fit_reason, to_dead, _, n in fits:
-            if fit_reason is None:
-                ops[op] = ops.get(op, 0) + n
-            elif to_dead:
-                dead_counts[fit_reason] = dead_counts.get(fit_reason, 0) + n
-        t = result.mark("typed", t)
-
-        # The newest change per key, TOAST placeholders resolved; those that cannot be are
-        # dead letters, so this comes before any write.
-        if ops:
-            assert typed is not None
-            toastable = {c for c, ct in converters.items() if ct.toastable and c in table_columns}
-            resolved = latest_changes(
-                spark,
-                typed.where(F.col("fit_reason").isNull()),
-                spec,
-                table_columns,
-                toastable,
-                silver if silver_exists else None,
-                placeholders,
+    def merge(self, item: tuple[TableResult, TablePlan, CycleRecords]) -> TableResult:
+        result, plan, records = item
+        started = time.monotonic() - sum(result.phases.values())
+        try:
+            merge_planned(
+                self.spark,
+                self.settings,
+                self.registry,
+                plan,
+                records.of(plan.topic),
+                self.probe,
+                partial(self.lease.check, plan.spec.source),
+                self.say,
+                result,
             )
-            result.key_changes = resolved.key_changes
-            if resolved.unresolved is not None:
-                unresolved_reasons = (
-                    resolved.unresolved.where(offset_at_least(dead_from, rng.start))
-                    .groupBy("toast_reason")
-                    .count()
-                    .collect()
-                )
-                for g in unresolved_reasons:
-                    dead_counts[g["toast_reason"]] = dead_counts.get(g["toast_reason"], 0) + g["count"]
-            t = result.mark("latest", t)
-
-        fault(settings, "before-write")
-        # 1. dead letters: envelope problems, rejected schemas, values that do not fit.
-        if dead_counts:
-            dead_cols = ("topic", "kafka_partition", "kafka_offset", "kafka_ts", "key")
-            change_json = F.to_json(F.struct("op", "before", "after", "lsn"))
-            bad_rows = classified.where(~F.col("tombstone") & F.col("reason").isNotNull()).select(
-                *dead_cols, "value", "reason"
-            )
-            if rejected:
-                bad_rows = bad_rows.unionByName(
-                    usable.where(schema_reason.isNotNull()).select(
-                        *dead_cols, change_json.alias("value"), schema_reason.alias("reason")
-                    )
-                )
-            if typed is not None:
-                bad_rows = bad_rows.unionByName(
-                    typed.where(F.col("fit_reason").isNotNull()).select(
-                        *dead_cols, change_json.alias("value"), F.col("fit_reason").alias("reason")
-                    )
-                )
-            if resolved is not None and resolved.unresolved is not None and typed is not None:
-                bad_rows = bad_rows.unionByName(
-                    typed.join(F.broadcast(resolved.unresolved), ["kafka_partition", "kafka_offset"]).select(
-                        *dead_cols, change_json.alias("value"), F.col("toast_reason").alias("reason")
-                    )
-                )
-            _append(
-                bad_rows.where(offset_at_least(dead_from, rng.start)).select(
-                    "topic",
-                    "kafka_partition",
-                    "kafka_offset",
-                    "kafka_ts",
-                    F.lit(spec.source).alias("registry_table"),
-                    "reason",
-                    "key",
-                    F.col("value").alias("payload"),
-                    F.current_timestamp().alias("failed_at"),
-                ),
-                dead,
-                props,
-                check,
-            )
-        result.dead_lettered = dead_counts
-        t = result.mark("dead-letter", t)
-
-        # 2. bronze: every well-formed change event of this table, raw.
-        if result.bronze_appended:
-            _append(
-                classified.where(
-                    ~F.col("tombstone") & F.col("reason").isNull() & offset_at_least(bronze_from, rng.start)
-                ).select(
-                    "topic",
-                    "kafka_partition",
-                    "kafka_offset",
-                    "kafka_ts",
-                    "op",
-                    "lsn",
-                    "tx_id",
-                    "source_ts",
-                    "key",
-                    "before",
-                    "after",
-                    F.current_timestamp().alias("ingested_at"),
-                ),
-                bronze,
-                props,
-                check,
-            )
-        fault(settings, "after-bronze")
-        t = result.mark("bronze", t)
-
-        # 3. silver.
-        result.deletes = int(ops.get("d", 0))
-        unresolved_count = resolved.unresolved_count if resolved is not None else 0
-        result.inserts_updates = sum(int(v) for k, v in ops.items() if k != "d") - unresolved_count
-        result.changes = result.deletes + result.inserts_updates
-        if resolved is not None and result.changes:
-            view = f"cdc_changes_{spec.source.replace('.', '_')}"
-            resolved.latest.createOrReplaceTempView(view)
-            check()
-            checkpoint.run_with_commit_properties(
-                spark, props, merge_sql(silver, view, spec, table_columns, list(lake_tables.META_COLUMNS))
-            )
-        elif silver_exists or converters:
-            check()
-            checkpoint.commit_marker(spark, silver, props)
-        t = result.mark("silver", t)
-        fault(settings, "after-commit")
-    finally:
-        if resolved is not None:
-            resolved.unpersist()
-        if typed is not None and typed_cached:
-            typed.unpersist()
-        classified.unpersist()
-
-    marks = probe.watermarks(topic) or {}
-    result.lag = sum(max(0, high - rng.end.get(p, 0)) for p, (_, high) in marks.items())
-    result.seconds = round(time.monotonic() - started, 2)
-    say(
-        f"{spec.source}: {result.records} records [{checkpoint.encode(rng.start)} -> "
-        f"{checkpoint.encode(rng.end)}], {result.changes} changes merged, {result.bronze_appended} to bronze, "
-        f"{sum(result.dead_lettered.values())} dead-lettered, lag {result.lag}, {result.seconds}s {result.phases}"
-    )
-    return result
+        finally:
+            self.lease.release(plan.spec.source)
+        result.seconds = round(time.monotonic() - started, 2)
+        self.say(progress_line(result))
+        return result
 
 
 def run_once(
-    spark: SparkSession, settings: Settings, say: Say, tables: list[TableSpec] | None = None
+    spark: SparkSession,
+    settings: Settings,
+    say: Say,
+    tables: list[TableSpec] | None = None,
+    state: CycleState | None = None,
 ) -> list[TableResult]:
-    """One batch for every registry table (or the given ones)."""
+    """One cycle: a batch for every registry table (or the given ones) with something new.
+
+    Returns a result per table that was merged, found busy or stopped at a gap. When a
+    table's batch fails the others still finish theirs; then the first failure is raised.
+    """
+    own_state = state is None
+    state = state or CycleState()
     registry = settings.registry()
+    specs = tables or list(registry.tables)
+    threads = max(1, settings.merge.table_threads)
     probe = TopicOffsets(settings.kafka.librdkafka_config())
     lease = TableLease(settings.catalog.conninfo())
+    cycle = _Cycle(spark, settings, say, probe, lease)
+    records: CycleRecords | None = None
     try:
-        results = []
-        for spec in tables or list(registry.tables):
-            r = merge_table(spark, settings, registry, spec, probe, say, lease)
-            if r is not None:
-                results.append(r)
+        marks = probe.all_watermarks(registry.topic(s) for s in specs)
+        candidates = [s for s in specs if (t := registry.topic(s)) in marks and not state.is_settled(t, marks[t])]
+        if not candidates:
+            return []
+        dead = find_table(spark, registry.dead_letter)
+        dead_offsets = offsets_by_topic(spark, dead) if dead is not None else None
+        pool = state.pool(threads)
+        planned: list[tuple[TableResult, TablePlan]] = []
+        results: list[TableResult] = []
+        failures: list[BaseException] = []
+        for outcome in _in_threads(
+            spark, pool, threads, lambda s: cycle.plan(s, marks[registry.topic(s)], dead_offsets), candidates
+        ):
+            if isinstance(outcome, BaseException):
+                failures.append(outcome)
+                continue
+            result, plan = outcome
+            if plan is not None:
+                planned.append((result, plan))
+            elif result.busy or result.gap:
+                results.append(result)
+            else:
+                state.settle(
+                    result.topic, {p: high for p, (_, high) in marks[result.topic].items()}, marks[result.topic]
+                )
+        if planned:
+            started = time.monotonic()
+            records = CycleRecords(spark, settings.kafka.java_client_config(), [p.rng for _, p in planned])
+            records.materialize()
+            read_s = round(time.monotonic() - started, 2)
+            if len(planned) > 1:
+                say(f"cycle: read {sum(p.rng.count for _, p in planned)} records of {len(planned)} tables in {read_s}s")
+            for result, _ in planned:
+                result.phases["read"] = read_s
+            merged = _in_threads(spark, pool, threads, cycle.merge, [(r, p, records) for r, p in planned])
+            for (result, _), done_or_failed in zip(planned, merged, strict=True):
+                if isinstance(done_or_failed, BaseException):
+                    result.error = describe(done_or_failed)
+                    say(f"{result.table}: the batch failed, nothing more of it is committed: {result.error}")
+                    failures.append(done_or_failed)
+                    state.settled.pop(result.topic, None)
+                else:
+                    results.append(done_or_failed)
+            done = {r.topic for r in results if r.error is None and not r.busy and not r.gap}
+            after = probe.all_watermarks(done) if done else {}
+            for result in results:
+                if result.topic in after:
+                    high = after[result.topic]
+                    result.lag = sum(max(0, h - result.end.get(p, 0)) for p, (_, h) in high.items())
+                    state.settle(result.topic, result.end, high)
+        if failures:
+            raise failures[0]
         return results
     finally:
+        if records is not None:
+            records.release()
+        if own_state:
+            state.close()
         lease.close()
         probe.close()
 
@@ -427,11 +255,15 @@ def run_once(
 def run_until_caught_up(
     spark: SparkSession, settings: Settings, say: Say, tables: list[TableSpec] | None = None
 ) -> list[TableResult]:
-    """Batches until no table has anything new (a bounded `max_records_per_batch` may need several)."""
+    """Cycles until no table has anything new (a bounded batch size may need several)."""
     everything: list[TableResult] = []
-    while True:
-        results = run_once(spark, settings, say, tables)
-        everything += results
-        # A table another merge holds is that merge's to catch up.
-        if not results or all(r.lag == 0 or r.busy or r.gap for r in results):
-            return everything
+    state = CycleState()
+    try:
+        while True:
+            results = run_once(spark, settings, say, tables, state)
+            everything += results
+            # A table another merge holds is that merge's to catch up.
+            if not results or all(r.lag == 0 or r.busy or r.gap for r in results):
+                return everything
+    finally:
+        state.close()

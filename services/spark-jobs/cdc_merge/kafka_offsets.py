@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, TopicPartition
 from lakehouse.debezium import NEW_KEY_HEADER, OLD_KEY_HEADER
+from spark_iceberg.snapshot_offsets import Offsets
 
-from cdc_merge.checkpoint import Offsets
+Watermarks = dict[int, tuple[int, int]]  # partition -> (low, high)
+# Records the probe keeps after reading them: a batch's plan reads its first and last
+# records twice (schema heads, key-update boundary, size estimate).
+_MEMO_RECORDS = 32
 
 
 class OffsetGap(RuntimeError):
@@ -42,8 +48,18 @@ class OffsetRange:
         return json.dumps({self.topic: {str(p): o for p, o in which.items()}})
 
 
+@dataclass(frozen=True)
+class _Record:
+    value: bytes | None
+    headers: frozenset[str]
+
+
 class TopicOffsets:
-    """Watermarks through one short-lived consumer (no group, nothing committed)."""
+    """Watermarks and single records through one consumer (no group, nothing committed).
+
+    Safe to share between the threads of a cycle: calls are serialised (each is a few
+    milliseconds), and the last records read are remembered.
+    """
 
     def __init__(self, client: Mapping[str, str]) -> None:
         """`client`: the connection part of the config (KafkaSettings.librdkafka_config)."""
@@ -59,23 +75,32 @@ class TopicOffsets:
                 "queued.max.messages.kbytes": 1024,
             }
         )
+        self._lock = threading.Lock()
+        self._memo: OrderedDict[tuple[str, int, int], _Record | None] = OrderedDict()
 
     def close(self) -> None:
         self.consumer.close()
 
-    def watermarks(self, topic: str) -> dict[int, tuple[int, int]] | None:
+    def watermarks(self, topic: str) -> Watermarks | None:
         """partition -> (low, high) watermark; None if the topic does not exist yet."""
-        md = self.consumer.list_topics(topic, timeout=15)
-        t = md.topics.get(topic)
-        if t is None or t.error is not None or not t.partitions:
-            return None
-        out = {}
-        for p in t.partitions:
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
-            out[p] = (low, high)
-        return out
+        return self.all_watermarks([topic]).get(topic)
 
-    def _message(self, topic: str, partition: int, offset: int) -> Message | None:
+    def all_watermarks(self, topics: Iterable[str]) -> dict[str, Watermarks]:
+        """The watermarks of every existing topic among `topics`: one metadata request for all."""
+        wanted = list(dict.fromkeys(topics))
+        with self._lock:
+            md = self.consumer.list_topics(wanted[0] if len(wanted) == 1 else None, timeout=15)
+            out: dict[str, Watermarks] = {}
+            for topic in wanted:
+                t = md.topics.get(topic)
+                if t is None or t.error is not None or not t.partitions:
+                    continue
+                out[topic] = {
+                    p: self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15) for p in t.partitions
+                }
+            return out
+
+    def _poll(self, topic: str, partition: int, offset: int) -> Message | None:
         self.consumer.assign([TopicPartition(topic, partition, offset)])
         try:
             for _ in range(30):
@@ -90,18 +115,49 @@ class TopicOffsets:
         finally:
             self.consumer.unassign()
 
+    def _record(self, topic: str, partition: int, offset: int) -> _Record | None:
+        key = (topic, partition, offset)
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+            msg = self._poll(topic, partition, offset)
+            value = msg.value() if msg is not None else None
+            record = (
+                _Record(bytes(value) if value is not None else None, frozenset(k for k, _ in (msg.headers() or [])))
+                if msg is not None
+                else None
+            )
+            if record is not None:  # a record not read now may be read on the next try
+                self._memo[key] = record
+                while len(self._memo) > _MEMO_RECORDS:
+                    self._memo.popitem(last=False)
+            return record
+
     def fetch(self, topic: str, partition: int, offset: int) -> bytes | None:
         """The raw value of one record (a few per batch: one per distinct schema)."""
-        msg = self._message(topic, partition, offset)
-        value = msg.value() if msg is not None else None
-        return bytes(value) if value is not None else None
+        record = self._record(topic, partition, offset)
+        return record.value if record is not None else None
 
     def headers(self, topic: str, partition: int, offset: int) -> tuple[bool, set[str]] | None:
         """(is a tombstone, header names) of one record; None if it cannot be read."""
-        msg = self._message(topic, partition, offset)
-        if msg is None:
+        record = self._record(topic, partition, offset)
+        if record is None:
             return None
-        return msg.value() is None, {k for k, _ in (msg.headers() or [])}
+        return record.value is None, set(record.headers)
+
+    def size_bounded_end(self, topic: str, partition: int, start: int, end: int, max_bytes: int) -> int:
+        """`end`, lowered so that [start, end) holds about `max_bytes` of values at most.
+
+        The size per record is estimated from the largest of the range's first, middle and
+        last records (the plan reads the first and last anyway): large values shrink the
+        batch before Spark holds it, never after.
+        """
+        if end - start <= 1:
+            return end
+        sizes = [len(self.fetch(topic, partition, o) or b"") for o in sorted({start, (start + end) // 2, end - 1})]
+        per_record = max(1, *sizes)
+        return min(end, start + max(1, max_bytes // per_record))
 
     def key_change_end(self, topic: str, partition: int, start: int, end: int, high: int) -> int:
         """`end`, moved so that [start, end) does not split a primary-key update.
@@ -125,14 +181,25 @@ class TopicOffsets:
         return last
 
     def next_range(
-        self, topic: str, committed: Offsets | None, max_records: int, accept_gap: bool = False
+        self,
+        topic: str,
+        committed: Offsets | None,
+        max_records: int,
+        accept_gap: bool = False,
+        *,
+        max_bytes: int | None = None,
+        marks: Watermarks | None = None,
     ) -> OffsetRange | None:
-        """The range after `committed`, at most `max_records` per partition; None if nothing new.
+        """The range after `committed`; None if nothing new.
 
-        Raises OffsetGap when records the table still needs were deleted (unless `accept_gap`:
-        an operator re-read the table and accepts starting at the oldest record left).
+        Per partition at most `max_records` records and about `max_bytes` bytes of values
+        (`size_bounded_end`). `marks`: the topic's watermarks when already read (a cycle reads
+        every topic's at once). Raises OffsetGap when records the table still needs were
+        deleted (unless `accept_gap`: an operator re-read the table and accepts starting at
+        the oldest record left).
         """
-        marks = self.watermarks(topic)
+        if marks is None:
+            marks = self.watermarks(topic)
         if marks is None:
             return None
         start: Offsets = {}
@@ -144,6 +211,8 @@ class TopicOffsets:
             begin = max(needed, low)
             start[p] = begin
             end[p] = min(high, begin + max_records)
+            if max_bytes is not None and end[p] > begin:
+                end[p] = self.size_bounded_end(topic, p, begin, end[p], max_bytes)
             if end[p] > begin:
                 end[p] = self.key_change_end(topic, p, begin, end[p], high)
         rng = OffsetRange(topic, start, end)

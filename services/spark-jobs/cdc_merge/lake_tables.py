@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from lakehouse.registry import Registry, TableSpec
@@ -58,6 +59,12 @@ DEAD_LETTER_COLUMNS = (
 )
 
 
+# The tables of a cycle are merged in threads, and several may create the same namespace or
+# the shared dead-letter table at once: "IF NOT EXISTS" is a check, then a create, in Spark,
+# so DDL is serialised within the process.
+_DDL = threading.Lock()
+
+
 class SchemaMismatchError(ValueError):
     """The registry and the captured data disagree (e.g. a partition column that does not exist)."""
 
@@ -75,15 +82,14 @@ def table_exists(spark: SparkSession, table: str) -> bool:
     return bool(spark.catalog.tableExists(table))
 
 
-def current_columns(spark: SparkSession, table: str) -> dict[str, str]:
-    """name -> Spark SQL type of an existing table, in table order."""
-    return {f.name: f.dataType.simpleString() for f in spark.table(table).schema.fields}
-
-
 def ensure_bronze(spark: SparkSession, registry: Registry, spec: TableSpec, exists: bool | None = None) -> str:
     """Create the bronze table of `spec` unless it exists (`exists`: already known, skips a look-up)."""
     name = registry.bronze(spec)
-    if not (table_exists(spark, name) if exists is None else exists):
+    if exists:
+        return name
+    with _DDL:
+        if exists is None and table_exists(spark, name):
+            return name
         _namespace(spark, name)
         cols = ", ".join(f"{c} {t}" for c, t in BRONZE_COLUMNS)
         spark.sql(
@@ -96,7 +102,9 @@ def ensure_bronze(spark: SparkSession, registry: Registry, spec: TableSpec, exis
 def ensure_dead_letter(spark: SparkSession, registry: Registry, exists: bool | None = None) -> str:
     """Create the shared dead-letter table unless it exists (`exists` as in `ensure_bronze`)."""
     name = registry.dead_letter
-    if not (table_exists(spark, name) if exists is None else exists):
+    if exists:
+        return name
+    with _DDL:
         _namespace(spark, name)
         cols = ", ".join(f"{c} {t}" for c, t in DEAD_LETTER_COLUMNS)
         spark.sql(
@@ -156,6 +164,11 @@ def create_silver(spark: SparkSession, name: str, spec: TableSpec, columns: dict
             f"registry entry {spec.source}: column(s) {', '.join(missing)} named in primary_key/partition_by "
             f"do not exist in the captured table (columns: {', '.join(columns)}); fix config/tables.yaml"
         )
+    with _DDL:
+        _create_silver(spark, name, spec, columns)
+
+
+def _create_silver(spark: SparkSession, name: str, spec: TableSpec, columns: dict[str, str]) -> None:
     _namespace(spark, name)
     cols = [f"`{c}` {t}{' NOT NULL' if c in spec.primary_key else ''}" for c, t in columns.items()]
     cols += [f"{c} {t}" for c, t in META_COLUMNS.items()]

@@ -11,10 +11,11 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from cdc_merge.checkpoint import load_table, run_with_commit_properties
 from lakehouse.registry import Registry, RegistryError
 from lakehouse.settings import Settings
 from pyspark.sql import SparkSession
+from spark_iceberg.commits import run_with_commit_properties
+from spark_iceberg.tables import load_table
 
 from gold.definitions import GOLD_TABLES, INPUTS, GoldTable
 

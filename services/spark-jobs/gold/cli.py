@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from cdc_merge.session import build_session
+    from spark_iceberg.session import build_session
 
     from gold.build import build
     from gold.publish import publish

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # Spark is imported only now: --help and configuration errors need no JVM.
-    from cdc_merge.session import build_session
+    from spark_iceberg.session import build_session
 
     from lake_maintenance.job import MaintenanceFailed, run
 

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cdc_merge.checkpoint import property_name
-from cdc_merge.conflicts import describe, is_conflict, with_retries
 from lakehouse.registry import Registry, TableSpec
 from lakehouse.settings import Settings
 from pyspark.sql import SparkSession
+from spark_iceberg.conflicts import describe, is_conflict, with_retries
+from spark_iceberg.snapshot_offsets import property_name
 
 from lake_maintenance import procedures, retention
 from lake_maintenance.report import TableMaintenance

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cdc_merge.checkpoint import load_table
 from pyspark.sql import SparkSession
+from spark_iceberg.tables import load_table
 
 from lake_maintenance.retention import SnapshotInfo, sql_timestamp
 

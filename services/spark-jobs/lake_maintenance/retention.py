@@ -3,7 +3,7 @@
 Pure functions over plain snapshot descriptions; `procedures.py` feeds them from Iceberg.
 
 Why the expiry cutoff is the *minimum* timestamp of a chain and not the checkpoint
-snapshot's own: `cdc_merge.checkpoint.committed_offsets` walks parent pointers from the
+snapshot's own: `spark_iceberg.snapshot_offsets.committed_offsets` walks parent pointers from the
 current snapshot to the newest snapshot carrying `lakehouse.offsets.<topic>`, so every
 snapshot on that path must survive, not only the one at its end. Iceberg's expiry keeps a
 branch's ancestors while they are newer than `older_than` (or within `retain_last`) and
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cdc_merge.checkpoint import PROPERTY_PREFIX
+from spark_iceberg.snapshot_offsets import PROPERTY_PREFIX
 
 HOUR_MS = 3_600_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

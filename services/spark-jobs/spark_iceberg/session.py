@@ -69,6 +69,9 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
         # No progress bars: in a pod they land in the same log as the JSON result.
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
+        # The merge runs its tables' batches in threads: FAIR lets a small table's jobs run
+        # beside a large one's instead of queueing behind them.
+        .config("spark.scheduler.mode", "FAIR")
         # Data source options carry credentials under mutual TLS (the Kafka client's PEM key,
         # KafkaSettings.java_client_config): redact them wherever Spark prints options.
         .config("spark.sql.redaction.options.regex", "(?i)url|password|secret|ssl\\.keystore\\.key")
