@@ -16,6 +16,8 @@ OPS ?= 0
 # `make bench BENCH_COMPRESSION=lz4` (empty: the settings' default).
 BENCH_ROWS ?= 200000
 BENCH_COMPRESSION ?=
+# Some phases only: `make bench BENCH_PHASES=multi-table` (default: all of bench/run.py's PHASES).
+BENCH_PHASES ?=
 PYTEST_ARGS ?=
 
 # Run a command with the local stack's environment (fails with the fix when it is not up).
@@ -105,7 +107,7 @@ test-unit: setup ## Unit tests only (milliseconds, no services)
 
 .PHONY: bench
 bench: setup ## Benchmark: raw Debezium->Kafka rate vs PostgreSQL->Iceberg rate, latency (BENCH_ROWS)
-	$(PY) -m bench.run --rows $(BENCH_ROWS) $(if $(BENCH_COMPRESSION),--compression $(BENCH_COMPRESSION))
+	$(PY) -m bench.run --rows $(BENCH_ROWS) $(if $(BENCH_COMPRESSION),--compression $(BENCH_COMPRESSION)) $(if $(BENCH_PHASES),--phases $(BENCH_PHASES))
 
 # `make soak SEED=42 DURATION=3600`: rounds of random workload and faults, each checked (tools/soak).
 SEED ?=

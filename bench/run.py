@@ -12,6 +12,12 @@
    the two writes the merge must do, in their cheapest form; its ratio bounds the merge's here.
 4. freshness: rows committed one by one at a steady rate while the merge streams; each row's
    latency is the time from its commit to the silver commit that made it visible.
+5. connect-sink (`bench/connect_sink.py`): the Apache Iceberg Kafka Connect sink in the same
+   Connect worker, appending the same kind of events: throughput, Connect CPU per event,
+   commit-to-visible latency;
+6. multi-table (`bench/multi_table.py`): cycle time against 10, 50 and 100 active tables and
+   against the batch size, and freshness across 100 tables taking a trickle of changes; drawn
+   as docs/benchmarks-cost-curves.png (`bench/figures.py`).
 CPU is metered throughout: on 2 cores the merge's CPU per event competes with Debezium's, and
 `cpu_bound_ratio_ceiling` is the ratio that the two per-event costs allow at best.
 Reports ratios, never asserts on time. Results: bench/results/<timestamp>.json.
@@ -38,6 +44,9 @@ from confluent_kafka import Consumer, TopicPartition
 from lakehouse.settings import get_settings
 from stackctl.ephemeral import ephemeral_stack, run_tool
 
+from bench import connect_sink, multi_table
+from bench.figures import cost_table, draw_cost_curves
+
 REPO = Path(__file__).resolve().parents[1]
 TABLES = {
     "warmup": "bench.warmup",
@@ -59,6 +68,8 @@ CREATE TABLE IF NOT EXISTS bench.floor_silver (LIKE bench.raw_items INCLUDING AL
 CREATE TABLE IF NOT EXISTS bench.floor_both (LIKE bench.raw_items INCLUDING ALL);
 CREATE TABLE IF NOT EXISTS bench.fresh (id bigint PRIMARY KEY, committed_at timestamptz NOT NULL);
 """
+PHASES = ("throughput", "connect-sink", "multi-table")
+COST_CURVES_PNG = REPO / "docs" / "benchmarks-cost-curves.png"
 
 
 def log(msg: str) -> None:
@@ -150,11 +161,17 @@ def warm_up(spark: Any, settings: Any, round_rows: int = 50_000, max_rounds: int
     return {"round_rows": round_rows, "debezium_rates_per_s": rates}
 
 
+def connect_pid(settings: Any) -> int | None:
+    """The pid of the stack's Kafka Connect worker (its pid file)."""
+    pidfile = Path(settings.stack.dir) / "run" / "connect.pid"
+    return int(pidfile.read_text().strip()) if pidfile.exists() else None
+
+
 def measure_raw(settings: Any, rows: int) -> dict[str, float]:
     log(f"raw: inserting {rows} rows")
-    meter = CpuMeter()
+    meter = CpuMeter(connect_pid(settings))
     committed, elapsed = debezium_round(settings, TABLES["raw"], 1, rows)
-    cpu, _ = meter.read()
+    cpu, connect_cpu = meter.read()
     log(
         f"raw: {rows} events in Kafka {elapsed:.1f}s after the first commit (commits took {committed:.1f}s), "
         f"{cpu / elapsed:.2f} cores busy"
@@ -166,6 +183,7 @@ def measure_raw(settings: Any, rows: int) -> dict[str, float]:
         "commit_seconds": round(committed, 2),
         "cores_busy": round(cpu / elapsed, 2),
         "core_us_per_event": round(cpu / rows * 1e6, 1),
+        "connect_core_us_per_event": round(connect_cpu / rows * 1e6, 1),
     }
 
 
@@ -410,15 +428,31 @@ def main() -> int:
         help="the connector's producer compression (LAKEHOUSE_CONNECT_PRODUCER_COMPRESSION); "
         "default: the settings' default",
     )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated, of {', '.join(PHASES)} (throughput: warm-up, raw, end-to-end, floor, freshness)",
+    )
     args = parser.parse_args()
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        parser.error(f"unknown phase(s) {', '.join(unknown)}; choose from {', '.join(PHASES)}")
     root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-"))
     registry = yaml.safe_load((REPO / "config" / "tables.yaml").read_text())
-    registry["tables"] = [
-        {"source": s, "primary_key": ["id"], "iceberg": f"silver.{s.split('.')[1]}"} for s in TABLES.values()
+    sources = [
+        *TABLES.values(),
+        connect_sink.ITEMS,
+        connect_sink.FRESH,
+        *multi_table.table_names(max(multi_table.TABLE_COUNTS)),
     ]
+    registry["tables"] = [{"source": s, "primary_key": ["id"], "iceberg": f"silver.{s.split('.')[1]}"} for s in sources]
     (root / "tables.yaml").write_text(yaml.safe_dump(registry))
     log(f"starting a private stack under {root}")
     extra = {"LAKEHOUSE_CONNECT_HEARTBEAT_INTERVAL_MS": "1000"}
+    if "connect-sink" in phases:
+        log("connect sink: resolving the Iceberg Kafka Connect sink's plugin folder")
+        extra["LAKEHOUSE_STACK_CONNECT_EXTRA_PLUGINS"] = json.dumps([str(connect_sink.bundle_dir())])
     if args.compression:
         extra["LAKEHOUSE_CONNECT_PRODUCER_COMPRESSION"] = args.compression
     with ephemeral_stack(root, root / "tables.yaml", extra) as env:
@@ -428,21 +462,136 @@ def main() -> int:
         settings = get_settings()
         compression = settings.connect.producer_compression
         run_tool(env, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", DDL)
+        run_tool(env, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", connect_sink.DDL)
+        run_tool(env, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", multi_table.ddl(max(multi_table.TABLE_COUNTS)))
         run_tool(env, "lakehouse-connectors", "apply")
         from spark_iceberg.session import build_session
 
         spark = build_session(settings, app_name="cdc-merge-bench")
+        report: dict[str, Any] = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "producer_compression": compression,
+            "phases": phases,
+        }
         try:
-            warm = warm_up(spark, settings)
-            raw = measure_raw(settings, args.rows)
-            e2e = measure_e2e(spark, settings, args.rows)
-            floors = [
-                measure_floor(spark, settings, TABLES["floor_silver"], ("silver",), args.rows),
-                measure_floor(spark, settings, TABLES["floor_both"], ("bronze", "silver"), args.rows),
-            ]
-            fresh = measure_freshness(spark, settings, args.fresh_seconds, args.fresh_rate)
+            if "throughput" in phases:
+                report.update(measure_throughput(spark, settings, args.rows, args.fresh_seconds, args.fresh_rate))
+            if "connect-sink" in phases:
+                if "warm_up" not in report:
+                    report["warm_up"] = warm_up(spark, settings)
+                report["iceberg_kafka_connect_sink"] = connect_sink.measure(
+                    settings,
+                    f"http://{settings.stack.host}:{settings.stack.connect_port}",
+                    connect_pid(settings),
+                    args.rows,
+                    args.fresh_seconds,
+                    args.fresh_rate,
+                    insert_rows,
+                    CpuMeter,
+                    log,
+                )
+            if "multi-table" in phases:
+                report["multi_table"] = multi_table.run_phase(spark, settings, log, 45, args.fresh_rate)
         finally:
             spark.stop()
+    report["side_by_side"] = side_by_side(report)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = REPO / "bench" / "results" / f"{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    log(f"wrote {out}")
+    if "multi_table" in report:
+        draw_cost_curves(report["multi_table"], COST_CURVES_PNG, f"cdc-merge cycles, make bench of {stamp}")
+        table = out.with_suffix(".md")
+        table.write_text(cost_table(report["multi_table"]))
+        log(f"drew {COST_CURVES_PNG.relative_to(REPO)} from the figures in {table.relative_to(REPO)}")
+    return 0
+
+
+def side_by_side(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per way of moving the same events, from this run: rate, CPU per event, freshness."""
+    rows: list[dict[str, Any]] = []
+    raw = report.get("raw_debezium_to_kafka")
+    if raw:
+        rows.append(
+            {
+                "what": "raw Debezium -> Kafka",
+                "holds": "change events in Kafka",
+                "rate_per_s": raw["rate_per_s"],
+                "core_us_per_event": raw["connect_core_us_per_event"],
+                "cpu_of": "Connect JVM",
+            }
+        )
+    for floor in report.get("minimal_spark_jobs", []):
+        rows.append(
+            {
+                "what": f"floor: minimal Spark job ({'+'.join(floor['writes'])} appends)",
+                "holds": "appended rows",
+                "rate_per_s": floor["rate_per_s"],
+                "core_us_per_event": floor["spark_core_us_per_event"],
+                "cpu_of": "Spark JVM",
+            }
+        )
+    sink = report.get("iceberg_kafka_connect_sink")
+    if sink:
+        rows.append(
+            {
+                "what": f"Iceberg Kafka Connect sink (commit every {sink['commit_interval_ms']} ms)",
+                "holds": "every change appended (no upserts, no deletes)",
+                "rate_per_s": sink["throughput"]["rate_per_s"],
+                "core_us_per_event": sink["throughput"]["connect_core_us_per_event"],
+                "cpu_of": "Connect JVM (Debezium + sink)",
+                "sink_core_us_per_event": round(
+                    sink["throughput"]["connect_core_us_per_event"] - raw["connect_core_us_per_event"], 1
+                )
+                if raw
+                else None,
+                "p50_s": sink["commit_to_visible_latency"]["p50_s"],
+                "p95_s": sink["commit_to_visible_latency"]["p95_s"],
+            }
+        )
+    e2e = report.get("end_to_end_postgres_to_iceberg")
+    if e2e:
+        fresh = report.get("commit_to_visible_latency", {})
+        rows.append(
+            {
+                "what": "cdc-merge (bronze append + silver MERGE + dead letters)",
+                "holds": "change log and current state (upserts, deletes)",
+                "rate_per_s": e2e["rate_per_s"],
+                "core_us_per_event": e2e["spark_core_us_per_event"],
+                "cpu_of": "Spark JVM",
+                "p50_s": fresh.get("p50_s"),
+                "p95_s": fresh.get("p95_s"),
+            }
+        )
+    multi = report.get("multi_table")
+    if multi:
+        at_100 = multi["cycle_against_tables"][-1]
+        fresh_100 = multi["freshness_against_tables"][-1]
+        rows.append(
+            {
+                "what": f"cdc-merge, {at_100['tables']} tables per cycle",
+                "holds": "change log and current state of every table",
+                "cycle_seconds": at_100["cycle_seconds_median"],
+                "p50_s": fresh_100["p50_s"],
+                "p95_s": fresh_100["p95_s"],
+            }
+        )
+    return rows
+
+
+def measure_throughput(spark: Any, settings: Any, rows: int, fresh_seconds: float, fresh_rate: float) -> dict[str, Any]:
+    """Phases 0-4: warm-up, raw Debezium, end-to-end, the two floors, single-table freshness."""
+    warm = warm_up(spark, settings)
+    raw = measure_raw(settings, rows)
+    e2e = measure_e2e(spark, settings, rows)
+    floors = [
+        measure_floor(spark, settings, TABLES["floor_silver"], ("silver",), rows),
+        measure_floor(spark, settings, TABLES["floor_both"], ("bronze", "silver"), rows),
+    ]
+    fresh = measure_freshness(spark, settings, fresh_seconds, fresh_rate)
     ratio = round(e2e["rate_per_s"] / raw["rate_per_s"], 3)
     for floor in floors:
         floor["ratio"] = round(floor["rate_per_s"] / raw["rate_per_s"], 3)
@@ -456,10 +605,7 @@ def main() -> int:
         / (raw["core_us_per_event"] + e2e["spark_core_us_per_event"]),
         3,
     )
-    report = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "producer_compression": compression,
+    return {
         "warm_up": warm,
         "raw_debezium_to_kafka": raw,
         "end_to_end_postgres_to_iceberg": e2e,
@@ -474,12 +620,6 @@ def main() -> int:
             "ratio_by_the_minimal_spark_jobs": [f["ratio"] >= 0.7 for f in floors],
         },
     }
-    out = REPO / "bench" / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    log(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

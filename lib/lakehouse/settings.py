@@ -326,6 +326,11 @@ class StackSettings(BaseSettings):
     prefect_scheduler: bool = Field(True, description="run Prefect's scheduler (off: scheduled runs never start)")
     kafka_heap: str = Field("768m", description="Kafka broker -Xmx")
     connect_heap: str = Field("1g", description="Kafka Connect worker -Xmx")
+    connect_extra_plugins: list[Path] = Field(
+        default_factory=list,
+        description="more Kafka Connect plugin directories, beside Debezium's (the bench loads the "
+        "Iceberg sink bundle of scripts/setup/jvm.sh --bundle iceberg-kafka-connect)",
+    )
     ready_timeout_s: float = Field(120.0, gt=0, description="how long each component may take to get healthy")
 
 

@@ -2,10 +2,16 @@
 # Resolve the JVM bundles under config/jvm/ from Maven Central into the cache,
 # verify every jar against the committed SHA-256 lock, and print nothing more on
 # a second run. `--relock` rewrites the lock files instead of checking them.
+#   jvm.sh                    the stack's bundles (kafka, debezium-postgres, spark)
+#   jvm.sh --relock [NAME]    rewrite the locks of those bundles, or of NAME only
+#   jvm.sh --paths            NAME_DIR=dir lines of the stack's bundles
+#   jvm.sh --bundle NAME      resolve one optional bundle (iceberg-kafka-connect, for
+#                             `make bench`); its directory is the last line printed
 source "$(dirname "$0")/common.sh"
 
 relock=false
-[ "${1:-}" = "--relock" ] && relock=true
+only=""
+[ "${1:-}" = "--relock" ] && { relock=true; only=${2:-}; }
 need_cmd mvn "apt-get install -y maven (make setup does this)"
 need_cmd sha256sum "apt-get install -y coreutils"
 
@@ -17,12 +23,17 @@ mvn_props=(
   "-Dspark.kafka.clients.version=$SPARK_KAFKA_CLIENTS_VERSION"
   "-Dspark.commons.pool2.version=$SPARK_COMMONS_POOL2_VERSION"
 )
+# Versions only an optional bundle needs: in its key, not in the stack bundles'.
+declare -A bundle_props=(
+  [iceberg-kafka-connect]="-Dhadoop.version=$HADOOP_VERSION"
+)
 
 # The directory a bundle resolves into; the name changes whenever its pom or a JVM version
 # does (only the versions Maven receives: an image tag or a Terraform pin must not re-download).
 bundle_dir() {
   local key
-  key=$({ cat "$REPO_ROOT/config/jvm/$1/pom.xml"; printf '%s\n' "${mvn_props[@]}"; } | sha256sum | cut -c1-12)
+  key=$({ cat "$REPO_ROOT/config/jvm/$1/pom.xml"; printf '%s\n' "${mvn_props[@]}"
+          [ -n "${bundle_props[$1]:-}" ] && printf '%s\n' "${bundle_props[$1]}"; } | sha256sum | cut -c1-12)
   echo "$LAKEHOUSE_STACK_CACHE_DIR/jvm/$1-$key"
 }
 
@@ -37,7 +48,8 @@ resolve() {
   step "Resolving JVM bundle '$bundle' from Maven Central"
   rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
   # -C: fail on a checksum mismatch against the repository's published checksums.
-  mvn -B -C -ntp -f "$REPO_ROOT/config/jvm/$bundle/pom.xml" "${mvn_props[@]}" \
+  # shellcheck disable=SC2086 # the optional bundle's properties are words
+  mvn -B -C -ntp -f "$REPO_ROOT/config/jvm/$bundle/pom.xml" "${mvn_props[@]}" ${bundle_props[$bundle]:-} \
     "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN_VERSION:copy-dependencies" \
     -DincludeScope=runtime -DoutputDirectory="$dir.tmp" $extra >"$dir.tmp.log" 2>&1 \
     || { tail -30 "$dir.tmp.log" >&2; die "Maven could not resolve bundle '$bundle' (log: $dir.tmp.log)" \
@@ -67,6 +79,20 @@ if [ "${1:-}" = "--paths" ]; then
     [ -f "$d/.complete" ] || die "JVM bundle '$b' is not resolved" "run: make setup"
     echo "$(echo "$b" | tr 'a-z-' 'A-Z_')_DIR=$d"
   done
+  exit 0
+fi
+
+if [ "${1:-}" = "--bundle" ]; then
+  [ -n "${bundle_props[${2:-}]+set}" ] || die "no optional JVM bundle '${2:-}'" \
+    "name one of: ${!bundle_props[*]}"
+  resolve "$2" ""
+  bundle_dir "$2"
+  exit 0
+fi
+
+if [ -n "$only" ]; then
+  [ -f "$REPO_ROOT/config/jvm/$only/pom.xml" ] || die "no JVM bundle '$only'" "name a directory of config/jvm/"
+  resolve "$only" "$([ "$only" = spark ] && echo -DexcludeTransitive=true)"
   exit 0
 fi
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -46,6 +46,19 @@ class OffsetRange:
     def spark_json(self, which: Offsets) -> str:
         """Spark's startingOffsets/endingOffsets JSON for these offsets."""
         return json.dumps({self.topic: {str(p): o for p, o in which.items()}})
+
+
+def size_bounded_end(start: int, end: int, size_at: Callable[[int], int], max_bytes: int) -> int:
+    """`end`, lowered so that [start, end) holds about `max_bytes` of values at most.
+
+    The size per record is estimated from the largest of the range's first, middle and last
+    records (`size_at(offset)`; the plan reads the first and last anyway): large values
+    shrink the batch before Spark holds it, never after. At least one record is kept.
+    """
+    if end - start <= 1:
+        return end
+    per_record = max(1, *(size_at(o) for o in sorted({start, (start + end) // 2, end - 1})))
+    return min(end, start + max(1, max_bytes // per_record))
 
 
 @dataclass(frozen=True)
@@ -147,17 +160,8 @@ class TopicOffsets:
         return record.value is None, set(record.headers)
 
     def size_bounded_end(self, topic: str, partition: int, start: int, end: int, max_bytes: int) -> int:
-        """`end`, lowered so that [start, end) holds about `max_bytes` of values at most.
-
-        The size per record is estimated from the largest of the range's first, middle and
-        last records (the plan reads the first and last anyway): large values shrink the
-        batch before Spark holds it, never after.
-        """
-        if end - start <= 1:
-            return end
-        sizes = [len(self.fetch(topic, partition, o) or b"") for o in sorted({start, (start + end) // 2, end - 1})]
-        per_record = max(1, *sizes)
-        return min(end, start + max(1, max_bytes // per_record))
+        """`size_bounded_end` with the sizes of this partition's records."""
+        return size_bounded_end(start, end, lambda o: len(self.fetch(topic, partition, o) or b""), max_bytes)
 
     def key_change_end(self, topic: str, partition: int, start: int, end: int, high: int) -> int:
         """`end`, moved so that [start, end) does not split a primary-key update.

@@ -369,6 +369,16 @@ class Connect(Component):
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(self.ctx.jvm["DEBEZIUM_POSTGRES_DIR"])
+        for extra in s.connect_extra_plugins:
+            if not extra.is_dir():
+                raise StackError(
+                    f"kafka-connect: plugin directory {extra} (LAKEHOUSE_STACK_CONNECT_EXTRA_PLUGINS) does not exist; "
+                    "resolve it first (scripts/setup/jvm.sh --bundle NAME prints the directory)"
+                )
+            plugin = plugins / extra.name
+            if plugin.is_symlink() or plugin.exists():
+                plugin.unlink()
+            plugin.symlink_to(extra.resolve())
         secrets_dir = _write_connect_secrets(layout.connect_secrets(), {CDC_PASSWORD_FILE: self.ctx.secrets["cdc"]})
         props = _write_properties(
             layout.conf("connect-worker.properties"),
