@@ -24,6 +24,7 @@ import json
 import statistics
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -90,10 +91,16 @@ def connector_config(settings: Any, topics: list[str]) -> dict[str, str]:
 
 
 def _rest(url: str, method: str = "GET", body: dict[str, str] | None = None) -> Any:
+    """Kafka Connect's REST API; None for 404 (a connector just created has no status yet)."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        text = resp.read().decode()
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            text = resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise RuntimeError(f"Kafka Connect {method} {url}: HTTP {exc.code}: {exc.read().decode()[:2000]}") from exc
     return json.loads(text) if text else None
 
 
@@ -112,7 +119,7 @@ class Sink:
         _rest(f"{self.url}/connectors/{CONNECTOR}/config", "PUT", connector_config(self.settings, topics))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            status = _rest(f"{self.url}/connectors/{CONNECTOR}/status")
+            status = _rest(f"{self.url}/connectors/{CONNECTOR}/status") or {"connector": {"state": "NEW"}}
             tasks = status.get("tasks") or []
             if status["connector"]["state"] == "RUNNING" and tasks and all(t["state"] == "RUNNING" for t in tasks):
                 return
@@ -126,7 +133,7 @@ class Sink:
 
     def failed(self) -> str | None:
         """The task's trace when it failed, else None."""
-        for task in _rest(f"{self.url}/connectors/{CONNECTOR}/status").get("tasks") or []:
+        for task in (_rest(f"{self.url}/connectors/{CONNECTOR}/status") or {}).get("tasks") or []:
             if task["state"] == "FAILED":
                 return str(task.get("trace", ""))[:3000]
         return None

@@ -29,7 +29,9 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -434,6 +436,8 @@ def main() -> int:
         help=f"comma-separated, of {', '.join(PHASES)} (throughput: warm-up, raw, end-to-end, floor, freshness)",
     )
     args = parser.parse_args()
+    # SIGTERM (a CI timeout, kill): stop the private stack on the way out, as on an error.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = sorted(set(phases) - set(PHASES))
     if unknown:

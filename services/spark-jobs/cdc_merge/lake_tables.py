@@ -61,7 +61,7 @@ DEAD_LETTER_COLUMNS = (
 
 # The tables of a cycle are merged in threads, and several may create the same namespace or
 # the shared dead-letter table at once: "IF NOT EXISTS" is a check, then a create, in Spark,
-# so DDL is serialised within the process.
+# so those are serialised within the process (each table's own tables are its thread's).
 _DDL = threading.Lock()
 
 
@@ -75,7 +75,8 @@ def _props_sql(props: dict[str, str]) -> str:
 
 def _namespace(spark: SparkSession, table: str) -> None:
     catalog, ns, _ = table.split(".")
-    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {catalog}.{ns}")
+    with _DDL:
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {catalog}.{ns}")
 
 
 def table_exists(spark: SparkSession, table: str) -> bool:
@@ -85,17 +86,14 @@ def table_exists(spark: SparkSession, table: str) -> bool:
 def ensure_bronze(spark: SparkSession, registry: Registry, spec: TableSpec, exists: bool | None = None) -> str:
     """Create the bronze table of `spec` unless it exists (`exists`: already known, skips a look-up)."""
     name = registry.bronze(spec)
-    if exists:
+    if exists or (exists is None and table_exists(spark, name)):
         return name
-    with _DDL:
-        if exists is None and table_exists(spark, name):
-            return name
-        _namespace(spark, name)
-        cols = ", ".join(f"{c} {t}" for c, t in BRONZE_COLUMNS)
-        spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(kafka_ts)) "
-            f"TBLPROPERTIES ({_props_sql({'format-version': '2', 'lakehouse.source': spec.source})})"
-        )
+    _namespace(spark, name)
+    cols = ", ".join(f"{c} {t}" for c, t in BRONZE_COLUMNS)
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(kafka_ts)) "
+        f"TBLPROPERTIES ({_props_sql({'format-version': '2', 'lakehouse.source': spec.source})})"
+    )
     return name
 
 
@@ -104,8 +102,8 @@ def ensure_dead_letter(spark: SparkSession, registry: Registry, exists: bool | N
     name = registry.dead_letter
     if exists:
         return name
-    with _DDL:
-        _namespace(spark, name)
+    _namespace(spark, name)
+    with _DDL:  # every table's thread may be the first to need it
         cols = ", ".join(f"{c} {t}" for c, t in DEAD_LETTER_COLUMNS)
         spark.sql(
             f"CREATE TABLE IF NOT EXISTS {name} ({cols}) USING iceberg PARTITIONED BY (days(failed_at)) "
@@ -164,11 +162,6 @@ def create_silver(spark: SparkSession, name: str, spec: TableSpec, columns: dict
             f"registry entry {spec.source}: column(s) {', '.join(missing)} named in primary_key/partition_by "
             f"do not exist in the captured table (columns: {', '.join(columns)}); fix config/tables.yaml"
         )
-    with _DDL:
-        _create_silver(spark, name, spec, columns)
-
-
-def _create_silver(spark: SparkSession, name: str, spec: TableSpec, columns: dict[str, str]) -> None:
     _namespace(spark, name)
     cols = [f"`{c}` {t}{' NOT NULL' if c in spec.primary_key else ''}" for c, t in columns.items()]
     cols += [f"{c} {t}" for c, t in META_COLUMNS.items()]

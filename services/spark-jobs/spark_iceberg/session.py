@@ -72,6 +72,16 @@ def build_session(settings: Settings, app_name: str = "cdc-merge") -> SparkSessi
         # The merge runs its tables' batches in threads: FAIR lets a small table's jobs run
         # beside a large one's instead of queueing behind them.
         .config("spark.scheduler.mode", "FAIR")
+        # Each table's batch compiles code of its own shape (its columns): with the default
+        # cache of 100 classes, a cycle over many tables evicts and recompiles every cycle.
+        .config("spark.sql.codegen.cache.maxEntries", "4096")
+        # Cached Kafka consumers are per topic partition: beyond the default 64, a cycle over
+        # many topics closes and reopens consumers (a broker connection each) every cycle.
+        .config("spark.kafka.consumer.cache.capacity", "1024")
+        # Kafka source tasks prefer the executor their partition hashes to (for its cached
+        # consumer); waiting up to 3 s per locality level for it cost seconds per read of
+        # many small topics. Any executor will do.
+        .config("spark.locality.wait", "0")
         # Data source options carry credentials under mutual TLS (the Kafka client's PEM key,
         # KafkaSettings.java_client_config): redact them wherever Spark prints options.
         .config("spark.sql.redaction.options.regex", "(?i)url|password|secret|ssl\\.keystore\\.key")
