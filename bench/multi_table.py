@@ -219,7 +219,7 @@ def measure_freshness(bench: MultiTableBench, seconds: float, rate: float) -> li
                 continue
             ids = [k[1] for k in written]
             silver = (
-                catalog.load_table(bench.registry.silver(bench.specs[table]))
+                catalog.load_table(bench.specs[table].iceberg)
                 .scan(row_filter=f"id >= {min(ids)}", selected_fields=("id", "_cdc_kafka_offset"))
                 .to_arrow()
                 .to_pylist()

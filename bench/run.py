@@ -478,6 +478,7 @@ def main() -> int:
             "producer_compression": compression,
             "phases": phases,
         }
+        failed: BaseException | None = None
         try:
             if "throughput" in phases:
                 report.update(measure_throughput(spark, settings, args.rows, args.fresh_seconds, args.fresh_rate))
@@ -497,6 +498,9 @@ def main() -> int:
                 )
             if "multi-table" in phases:
                 report["multi_table"] = multi_table.run_phase(spark, settings, log, 45, args.fresh_rate)
+        except Exception as exc:  # noqa: BLE001 - the phases measured so far are still written
+            failed = exc
+            report["failed"] = f"{type(exc).__name__}: {exc}"
         finally:
             spark.stop()
     report["side_by_side"] = side_by_side(report)
@@ -506,6 +510,9 @@ def main() -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     log(f"wrote {out}")
+    if failed is not None:
+        log(f"a phase failed; the phases before it are in {out}")
+        raise failed
     if "multi_table" in report:
         draw_cost_curves(report["multi_table"], COST_CURVES_PNG, f"cdc-merge cycles, make bench of {stamp}")
         table = out.with_suffix(".md")
