@@ -58,27 +58,19 @@ def classify_batch(
 ) -> ClassifiedBatch:
     """Classify and type `records` (the plan's range of its topic); fills in `result`'s counts."""
     classified = classify(records, registry, plan.spec, plan.heads, plan.extend())
-    batch = ClassifiedBatch(
-        classified=classified,
-        usable=classified.where(~F.col("tombstone") & F.col("reason").isNull()),
-        typed=None,
-        typing=schema_typing(plan.current, batch_schemas([], lambda _p, _o: None)),  # set below
-        schema_reason=F.lit(None).cast("string"),
-        dead_counts={},
-        ops={},
-        placeholders=False,
-        cached=[classified],
-    )
+    cached = [classified]
     try:
-        _count_and_type(batch, plan, probe, result)
+        return _count_and_type(plan, classified, cached, probe, result)
     except BaseException:
-        batch.unpersist()
+        for frame in cached:
+            frame.unpersist()
         raise
-    return batch
 
 
-def _count_and_type(batch: ClassifiedBatch, plan: TablePlan, probe: TopicOffsets, result: TableResult) -> None:
-    rng, start, classified = plan.rng, plan.rng.start, batch.classified
+def _count_and_type(
+    plan: TablePlan, classified: DataFrame, cached: list[DataFrame], probe: TopicOffsets, result: TableResult
+) -> ClassifiedBatch:
+    rng, start = plan.rng, plan.rng.start
     keys: list[Column | str] = [
         "schema_id",
         "reason",
@@ -105,8 +97,19 @@ def _count_and_type(batch: ClassifiedBatch, plan: TablePlan, probe: TopicOffsets
         lambda part, off: probe.fetch(rng.topic, part, off),
         plan.known,
     )
-    typing = batch.typing = schema_typing(plan.current, schemas)
+    typing = schema_typing(plan.current, schemas)
     one_pass = result.one_pass = plan.pre is not None and typing == plan.pre
+    batch = ClassifiedBatch(
+        classified=classified,
+        usable=classified.where(~F.col("tombstone") & F.col("reason").isNull()),
+        typed=None,
+        typing=typing,
+        schema_reason=F.lit(None).cast("string"),
+        dead_counts={},
+        ops={},
+        placeholders=False,
+        cached=cached,
+    )
 
     for g in groups:
         why = g["reason"] if g["reason"] is not None else typing.rejected.get(g["schema_id"] or "")
@@ -131,7 +134,7 @@ def _count_and_type(batch: ClassifiedBatch, plan: TablePlan, probe: TopicOffsets
             typing.converters,
         ).persist(StorageLevel.MEMORY_AND_DISK)
         batch.typed = typed
-        batch.cached.append(typed)
+        cached.append(typed)
         fits = [
             (g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["count"])
             for g in typed.groupBy(
@@ -146,3 +149,4 @@ def _count_and_type(batch: ClassifiedBatch, plan: TablePlan, probe: TopicOffsets
             batch.ops[op] = batch.ops.get(op, 0) + n
         elif to_dead:
             _add(batch.dead_counts, fit_reason, n)
+    return batch

@@ -212,9 +212,8 @@ def run_once(
             elif result.busy or result.gap:
                 results.append(result)
             else:
-                state.settle(
-                    result.topic, {p: high for p, (_, high) in marks[result.topic].items()}, marks[result.topic]
-                )
+                # Nothing new: the table holds everything up to the high watermarks.
+                state.settled[result.topic] = {p: high for p, (_, high) in marks[result.topic].items()}
         if planned:
             started = time.monotonic()
             records = CycleRecords(spark, settings.kafka.java_client_config(), [p.rng for _, p in planned])

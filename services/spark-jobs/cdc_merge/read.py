@@ -58,7 +58,6 @@ class CycleRecords:
     """The records of one cycle's ranges, read once and cached until `release`."""
 
     def __init__(self, spark: SparkSession, kafka: Mapping[str, str], ranges: Sequence[OffsetRange]) -> None:
-        self.topics = [r.topic for r in ranges]
         self._raw: DataFrame | None = None
         if len(ranges) == 1:
             # One table: its classify stage caches what it parses; caching the raw
