@@ -16,7 +16,8 @@ OPS ?= 0
 # `make bench BENCH_COMPRESSION=lz4` (empty: the settings' default).
 BENCH_ROWS ?= 200000
 BENCH_COMPRESSION ?=
-# Some phases only: `make bench BENCH_PHASES=multi-table` (default: all of bench/run.py's PHASES).
+# Some phases only: `make bench BENCH_PHASES=multi-table` (default: all of bench/run.py's PHASES);
+# the large-table phase's size: `make bench BENCH_LARGE_ROWS=500000` (default 5,000,000).
 BENCH_PHASES ?=
 PYTEST_ARGS ?=
 
@@ -107,7 +108,7 @@ test-unit: setup ## Unit tests only (milliseconds, no services)
 
 .PHONY: bench
 bench: setup ## Benchmark: raw Debezium->Kafka rate vs PostgreSQL->Iceberg rate, latency (BENCH_ROWS)
-	$(PY) -m bench.run --rows $(BENCH_ROWS) $(if $(BENCH_COMPRESSION),--compression $(BENCH_COMPRESSION)) $(if $(BENCH_PHASES),--phases $(BENCH_PHASES))
+	$(PY) -m bench.run --rows $(BENCH_ROWS) $(if $(BENCH_COMPRESSION),--compression $(BENCH_COMPRESSION)) $(if $(BENCH_PHASES),--phases $(BENCH_PHASES)) $(if $(BENCH_LARGE_ROWS),--large-rows $(BENCH_LARGE_ROWS))
 
 # `make soak SEED=42 DURATION=3600`: rounds of random workload and faults, each checked (tools/soak).
 SEED ?=

@@ -17,7 +17,11 @@
    commit-to-visible latency;
 6. multi-table (`bench/multi_table.py`): cycle time against 10, 50 and 100 active tables and
    against the batch size, and freshness across 100 tables taking a trickle of changes; drawn
-   as docs/benchmarks-cost-curves.png (`bench/figures.py`).
+   as docs/benchmarks-cost-curves.png (`bench/figures.py`);
+7. large-table (`bench/large_table.py`, a process and a stack of its own with the kind overlay's
+   heaps): an initial snapshot of 5,000,000 wide rows (bytea and 1 KiB text) through Debezium and
+   the merge: rows/s, time to the first silver row, each JVM's peak memory against its kind
+   limit, and the quality gate's time and peak memory on the whole table.
 CPU is metered throughout: on 2 cores the merge's CPU per event competes with Debezium's, and
 `cpu_bound_ratio_ceiling` is the ratio that the two per-event costs allow at best.
 Reports ratios, never asserts on time. Results: bench/results/<timestamp>.json.
@@ -31,6 +35,7 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -70,7 +75,8 @@ CREATE TABLE IF NOT EXISTS bench.floor_silver (LIKE bench.raw_items INCLUDING AL
 CREATE TABLE IF NOT EXISTS bench.floor_both (LIKE bench.raw_items INCLUDING ALL);
 CREATE TABLE IF NOT EXISTS bench.fresh (id bigint PRIMARY KEY, committed_at timestamptz NOT NULL);
 """
-PHASES = ("throughput", "connect-sink", "multi-table")
+PHASES = ("throughput", "connect-sink", "multi-table", "large-table")
+SHARED_STACK_PHASES = ("throughput", "connect-sink", "multi-table")  # large-table runs a stack of its own
 COST_CURVES_PNG = REPO / "docs" / "benchmarks-cost-curves.png"
 
 
@@ -430,6 +436,7 @@ def main() -> int:
         help="the connector's producer compression (LAKEHOUSE_CONNECT_PRODUCER_COMPRESSION); "
         "default: the settings' default",
     )
+    parser.add_argument("--large-rows", type=int, default=5_000_000, help="rows of the large-table phase")
     parser.add_argument(
         "--phases",
         default=",".join(PHASES),
@@ -442,6 +449,38 @@ def main() -> int:
     unknown = sorted(set(phases) - set(PHASES))
     if unknown:
         parser.error(f"unknown phase(s) {', '.join(unknown)}; choose from {', '.join(PHASES)}")
+    report: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "phases": phases,
+    }
+    failed: BaseException | None = None
+    if any(p in SHARED_STACK_PHASES for p in phases):
+        failed = run_shared_stack_phases(report, phases, args)
+    if "large-table" in phases and failed is None:
+        failed = run_large_table(report, args.large_rows)
+    report["side_by_side"] = side_by_side(report)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = REPO / "bench" / "results" / f"{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    log(f"wrote {out}")
+    if failed is not None:
+        log(f"a phase failed; the phases before it are in {out}")
+        raise failed
+    if "multi_table" in report:
+        draw_cost_curves(report["multi_table"], COST_CURVES_PNG, f"cdc-merge cycles, make bench of {stamp}")
+        table = out.with_suffix(".md")
+        table.write_text(cost_table(report["multi_table"]))
+        log(f"drew {COST_CURVES_PNG.relative_to(REPO)} from the figures in {table.relative_to(REPO)}")
+    return 0
+
+
+def run_shared_stack_phases(
+    report: dict[str, Any], phases: list[str], args: argparse.Namespace
+) -> BaseException | None:
+    """The phases that share one private stack and Spark session; fills `report`, returns a failure."""
     root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-"))
     registry = yaml.safe_load((REPO / "config" / "tables.yaml").read_text())
     sources = [
@@ -472,12 +511,7 @@ def main() -> int:
         from spark_iceberg.session import build_session
 
         spark = build_session(settings, app_name="cdc-merge-bench")
-        report: dict[str, Any] = {
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-            "producer_compression": compression,
-            "phases": phases,
-        }
+        report["producer_compression"] = compression
         failed: BaseException | None = None
         try:
             if "throughput" in phases:
@@ -503,22 +537,27 @@ def main() -> int:
             report["failed"] = f"{type(exc).__name__}: {exc}"
         finally:
             spark.stop()
-    report["side_by_side"] = side_by_side(report)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = REPO / "bench" / "results" / f"{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    log(f"wrote {out}")
-    if failed is not None:
-        log(f"a phase failed; the phases before it are in {out}")
-        raise failed
-    if "multi_table" in report:
-        draw_cost_curves(report["multi_table"], COST_CURVES_PNG, f"cdc-merge cycles, make bench of {stamp}")
-        table = out.with_suffix(".md")
-        table.write_text(cost_table(report["multi_table"]))
-        log(f"drew {COST_CURVES_PNG.relative_to(REPO)} from the figures in {table.relative_to(REPO)}")
-    return 0
+    return failed
+
+
+def run_large_table(report: dict[str, Any], rows: int) -> BaseException | None:
+    """The large-table phase in a process of its own (its own stack, JVM heaps and Spark driver)."""
+    out = Path(tempfile.mkdtemp(prefix="lakehouse-bench-large-out-")) / "large_table.json"
+    log(f"large-table: {rows:,} rows, in a process of its own (bench/large_table.py)")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.large_table", "--rows", str(rows), "--out", str(out)], cwd=REPO
+    )
+    try:
+        proc.wait()
+    except BaseException:
+        proc.terminate()  # it stops its own stack on SIGTERM
+        proc.wait(timeout=300)
+        raise
+    if proc.returncode != 0 or not out.exists():
+        report["failed"] = f"large-table: bench.large_table exited {proc.returncode}"
+        return RuntimeError(report["failed"])
+    report["large_table"] = json.loads(out.read_text())
+    return None
 
 
 def side_by_side(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -575,6 +614,18 @@ def side_by_side(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "cpu_of": "Spark JVM",
                 "p50_s": fresh.get("p50_s"),
                 "p95_s": fresh.get("p95_s"),
+            }
+        )
+    large = report.get("large_table")
+    if large:
+        rows.append(
+            {
+                "what": f"cdc-merge, initial snapshot of {large['rows']:,} wide rows (kind's heaps)",
+                "holds": "change log and current state",
+                "rate_per_s": large["end_to_end_rows_per_s"],
+                "debezium_rate_per_s": large["debezium_rows_per_s"],
+                "first_row_in_silver_s": large["first_row_in_silver_seconds"],
+                "peak_rss_mib": {n: j["peak_rss_mib"] for n, j in large["jvms"].items()},
             }
         )
     multi = report.get("multi_table")

@@ -7,24 +7,25 @@ everything it sees, runs the merge, then calls `check_tables()`. Per table:
   after it or in progress at it). Every change silver holds is in bronze (bronze is appended
   before silver in the same batch, and bronze is read after silver's snapshot is pinned).
 - Outside K, silver must equal the snapshot's rows exactly: same row count and the same
-  content checksum (order independent: sha256 over the sorted per-row digests of normalised
-  rows). On a mismatch the first differing keys are reported (reconcile.diff_rows).
+  content checksum, compared per key bucket (lakehouse.checksums: per bucket the row count and
+  the sum of normalised row digests). Only buckets that differ are read again, key by key, to
+  name the first missing, extra and changed keys and the duplicates (reconcile.diff_rows).
 - Silver's primary key is unique, and not null; the source's NOT NULL columns (its catalog,
   read in the snapshot) are not null in silver outside K.
 
-Everything is held in Python (O(rows) memory and time): fine for the demo tables, not for
-large ones (docs/quality.md).
+Both sides are streamed (a server-side cursor, Iceberg record batches): memory is bounded by
+the bucket arrays, K and `EXAMINE_ROWS`, not by the table; time is one pass over each side, two
+where buckets differ (docs/quality.md).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pyiceberg.exceptions import NoSuchTableError
@@ -43,13 +44,15 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from lakehouse.checksums import DEFAULT_BUCKETS, BucketSums, canonical, key_bucket, row_digest, table_checksum
 from lakehouse.consistency import SnapshotXids, SourceSnapshot
 from lakehouse.reconcile import (
     Row,
     diff_rows,
     iter_lake_rows,
+    iter_source_rows,
     normalize,
-    read_source_rows,
+    source_columns,
     source_not_null_columns,
 )
 from lakehouse.registry import Registry, TableSpec
@@ -57,54 +60,26 @@ from lakehouse.settings import Settings
 
 Key = tuple[Any, ...]
 SAMPLE = 5  # keys named per problem
+EXAMINE_ROWS = 50_000  # rows per side held at most for the key-by-key look at differing buckets
 
 _EPOCH = datetime(1970, 1, 1)
 
+__all__ = [  # the digest helpers are the checksums module's; re-exported for the checks' callers
+    "QualityError",
+    "TableQuality",
+    "canonical",
+    "check_table",
+    "check_tables",
+    "excluded_keys",
+    "image_keys",
+    "json_key_value",
+    "raise_on_failure",
+    "row_digest",
+    "table_checksum",
+]
+
 
 # --- pure logic -------------------------------------------------------------------------
-
-
-def canonical(value: Any) -> str:
-    """A text form of a normalised value such that values equal under `==` get the same text.
-
-    Numbers compare across int/Decimal/float (1 == Decimal('1.00') == 1.0), so they share one
-    form; types that never compare equal (str vs int, naive vs aware datetime) stay apart.
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"bool:{int(value)}"
-    if isinstance(value, (int, float, Decimal)):
-        try:
-            d = Decimal(value) if isinstance(value, int) else Decimal(str(value))
-        except InvalidOperation:
-            return f"num:{value!r}"
-        if d.is_nan():
-            return "num:NaN"
-        return "num:0" if d == 0 else f"num:{d.normalize()}"
-    if isinstance(value, str):
-        return "str:" + value
-    if isinstance(value, bytes):
-        return "bytes:" + value.hex()
-    if isinstance(value, datetime):
-        return "ts:" + value.isoformat()
-    if isinstance(value, date):
-        return "date:" + value.isoformat()
-    return f"{type(value).__name__}:{value!r}"
-
-
-def row_digest(row: Row, columns: Sequence[str]) -> bytes:
-    """sha256 of one row's `columns` (a column the row lacks counts as null)."""
-    text = json.dumps([[c, canonical(row.get(c))] for c in columns], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).digest()
-
-
-def table_checksum(rows: Iterable[Row], columns: Sequence[str]) -> str:
-    """Order-independent content digest: sha256 over the sorted row digests (duplicates count)."""
-    h = hashlib.sha256()
-    for d in sorted(row_digest(r, columns) for r in rows):
-        h.update(d)
-    return h.hexdigest()
 
 
 def json_key_value(value: Any, iceberg_type: IcebergType | None) -> Any:
@@ -186,6 +161,9 @@ class TableQuality:
     duplicates: int = 0  # primary keys that occur more than once in silver
     null_violations: int = 0  # (row, column) pairs null in silver that must not be
     bronze_snapshot_id: int | None = None  # the bronze snapshot K was read from
+    buckets: int = DEFAULT_BUCKETS  # key buckets the two sides were summed in
+    buckets_differing: int = 0  # buckets whose row count or digest sum differ
+    buckets_examined: int = 0  # of those, looked at key by key (bounded by EXAMINE_ROWS)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -238,8 +216,57 @@ def _bronze_changes(bronze: Any, snapshot_id: int, xids: SnapshotXids) -> list[d
     return list(scan.to_arrow().to_pylist())
 
 
-def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catalog: Any) -> TableQuality:
-    """Run every check of one table; the result records the silver snapshot it checked."""
+def _examined(diff: list[int], src: BucketSums, lake: BucketSums, limit: int) -> set[int]:
+    """The differing buckets looked at key by key: in bucket order while both sides fit in `limit` rows."""
+    chosen: set[int] = set()
+    held = 0
+    for b in diff:
+        size = max(src.counts[b], lake.counts[b])
+        if chosen and held + size > limit:
+            break
+        chosen.add(b)
+        held += size
+    return chosen
+
+
+@dataclass
+class _LakePass:
+    """What one streamed pass over silver found beside its bucket sums (all bounded)."""
+
+    sums: BucketSums
+    excluded_counts: dict[Key, int] = field(default_factory=dict)  # rows per key of K (|K| entries)
+    nulls: int = 0
+    null_sample: list[tuple[Key, str]] = field(default_factory=list)
+
+
+def _lake_pass(
+    rows: Iterator[Row], pk: list[str], not_null: list[str], excluded: set[Key], columns: list[str], buckets: int
+) -> _LakePass:
+    out = _LakePass(BucketSums(buckets))
+    for row in rows:
+        key = tuple(row.get(k) for k in pk)
+        bad = [c for c in pk if row.get(c) is None]
+        if key in excluded:
+            out.excluded_counts[key] = out.excluded_counts.get(key, 0) + 1
+        else:
+            bad += [c for c in not_null if c not in pk and row.get(c) is None]
+            out.sums.add(key_bucket(key, buckets), row_digest(row, columns))
+        out.nulls += len(bad)
+        out.null_sample += [(key, c) for c in bad][: max(0, SAMPLE - len(out.null_sample))]
+    return out
+
+
+def check_table(
+    settings: Settings, snap: SourceSnapshot, spec: TableSpec, catalog: Any, *, buckets: int = DEFAULT_BUCKETS
+) -> TableQuality:
+    """Run every check of one table in memory bounded by `buckets` and `EXAMINE_ROWS`, not by rows.
+
+    Both sides are streamed once into per-key-bucket sums (lakehouse.checksums): the source through
+    a server-side cursor in the snapshot's transaction, silver record batch by record batch at the
+    pinned snapshot. Only when buckets differ are both streamed again, keeping just the rows of
+    (the first `EXAMINE_ROWS` worth of) those buckets, to name the differing keys and duplicates.
+    The result records the silver snapshot it checked.
+    """
     registry: Registry = settings.registry()
     silver = _load(catalog, spec.iceberg)
     current = silver.current_snapshot() if silver is not None else None
@@ -247,6 +274,7 @@ def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catal
         table=spec.source,
         silver_table=registry.silver(spec),
         iceberg_snapshot_id=current.snapshot_id if current is not None else None,
+        buckets=buckets,
     )
     pk = list(spec.primary_key)
 
@@ -265,36 +293,28 @@ def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catal
     result.excluded_keys = len(excluded)
 
     # The snapshot's side, in the snapshot's transaction.
-    columns, src_all = read_source_rows(snap.conn, spec)
+    columns = source_columns(snap.conn, spec)
     not_null = source_not_null_columns(snap.conn, spec)
-    source: dict[Key, Row] = {}
-    for row in src_all:
-        key = tuple(row[k] for k in pk)
-        if key not in excluded:
-            source[key] = row
 
-    # Silver at the pinned snapshot.
-    lake: dict[Key, Row] = {}
-    lake_kept: list[Row] = []
-    seen: dict[Key, int] = {}
-    nulls: list[tuple[Key, str]] = []
-    if current is not None:
-        for row in iter_lake_rows(silver, current.snapshot_id):
-            key = tuple(row.get(k) for k in pk)
-            seen[key] = seen.get(key, 0) + 1
-            nulls += [(key, c) for c in pk if row.get(c) is None]
-            if key in excluded:
-                continue
-            nulls += [(key, c) for c in not_null if c not in pk and row.get(c) is None]
-            lake_kept.append(row)
-            lake.setdefault(key, row)
+    def source_stream() -> Iterator[tuple[Key, Row]]:
+        for row in iter_source_rows(snap.conn, spec):
+            key = tuple(row[k] for k in pk)
+            if key not in excluded:
+                yield key, row
 
-    result.source_rows, result.lake_rows = len(source), len(lake_kept)
-    result.checksum_source = table_checksum(source.values(), columns)
-    result.checksum_lake = table_checksum(lake_kept, columns)
-    dups = sorted((k for k, n in seen.items() if n > 1), key=repr)
-    result.duplicates = len(dups)
-    result.null_violations = len(nulls)
+    def lake_stream() -> Iterator[Row]:
+        return iter_lake_rows(silver, current.snapshot_id) if current is not None else iter(())
+
+    src = BucketSums(buckets)
+    for key, row in source_stream():
+        src.add(key_bucket(key, buckets), row_digest(row, columns))
+    lake = _lake_pass(lake_stream(), pk, not_null, excluded, columns, buckets)
+
+    result.source_rows, result.lake_rows = src.rows, lake.sums.rows
+    result.checksum_source, result.checksum_lake = src.hexdigest(), lake.sums.hexdigest()
+    differing = src.differing(lake.sums)
+    result.buckets_differing = len(differing)
+    dups = sorted((k for k, n in lake.excluded_counts.items() if n > 1), key=repr)
 
     name = spec.source
     outside = f"outside {len(excluded)} keys changed after the snapshot"
@@ -302,8 +322,20 @@ def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catal
         result.problems.append(
             f"{name}: row count differs ({outside}): source {result.source_rows}, silver {result.lake_rows}"
         )
-    if result.checksum_source != result.checksum_lake:
-        d = diff_rows(name, source, lake, columns)
+    if differing:
+        examine = _examined(differing, src, lake.sums, EXAMINE_ROWS)
+        result.buckets_examined = len(examine)
+        src_rows = {k: r for k, r in source_stream() if key_bucket(k, buckets) in examine}
+        lake_rows: dict[Key, Row] = {}
+        seen: dict[Key, int] = {}
+        for row in lake_stream():
+            key = tuple(row.get(k) for k in pk)
+            if key in excluded or key_bucket(key, buckets) not in examine:
+                continue
+            seen[key] = seen.get(key, 0) + 1
+            lake_rows.setdefault(key, row)
+        dups = sorted([*dups, *(k for k, n in seen.items() if n > 1)], key=repr)
+        d = diff_rows(name, src_rows, lake_rows, columns)
         detail = []
         if d.missing:
             detail.append(f"missing in silver: {_fmt(d.missing)}")
@@ -313,21 +345,29 @@ def check_table(settings: Settings, snap: SourceSnapshot, spec: TableSpec, catal
             detail.append(
                 "changed: "
                 + ", ".join(
-                    f"{k[0] if len(k) == 1 else k}.{col} source={src!r} silver={lk!r}"
-                    for k, col, src, lk in d.changed[:SAMPLE]
+                    f"{k[0] if len(k) == 1 else k}.{col} source={src_v!r} silver={lk!r}"
+                    for k, col, src_v, lk in d.changed[:SAMPLE]
                 )
                 + (f" (+{len(d.changed) - SAMPLE} more)" if len(d.changed) > SAMPLE else "")
             )
         if dups and not detail:
             detail.append("duplicate rows")
-        result.problems.append(f"{name}: content checksum differs ({outside}): " + "; ".join(detail or ["?"]))
+        unexamined = len(differing) - len(examine)
+        scope = f"{len(differing)} of {buckets} key buckets differ"
+        if unexamined:
+            scope += f"; keys named from the first {len(examine)}, {unexamined} more not examined"
+        result.problems.append(f"{name}: content checksum differs ({outside}; {scope}): " + "; ".join(detail or ["?"]))
+    result.duplicates = len(dups)
+    result.null_violations = lake.nulls
     if dups:
-        result.problems.append(f"{name}: {len(dups)} duplicate primary key(s) in silver: {_fmt(dups)}")
-    if nulls:
-        shown = ", ".join(f"{k[0] if len(k) == 1 else k}.{c}" for k, c in nulls[:SAMPLE])
+        unexamined = result.buckets_differing > result.buckets_examined
+        more = " (at least: not every differing key bucket was examined)" if unexamined else ""
+        result.problems.append(f"{name}: {len(dups)} duplicate primary key(s) in silver{more}: {_fmt(dups)}")
+    if lake.nulls:
+        shown = ", ".join(f"{k[0] if len(k) == 1 else k}.{c}" for k, c in lake.null_sample)
         result.problems.append(
-            f"{name}: {len(nulls)} null value(s) in NOT NULL columns of silver: {shown}"
-            + (f" (+{len(nulls) - SAMPLE} more)" if len(nulls) > SAMPLE else "")
+            f"{name}: {lake.nulls} null value(s) in NOT NULL columns of silver: {shown}"
+            + (f" (+{lake.nulls - len(lake.null_sample)} more)" if lake.nulls > len(lake.null_sample) else "")
         )
     return result
 

@@ -56,6 +56,33 @@ def read_source_rows(conn: psycopg.Connection[Any], spec: TableSpec) -> tuple[li
     return names, [{n: normalize(v) for n, v in zip(names, rec, strict=True)} for rec in cur]
 
 
+def source_columns(conn: psycopg.Connection[Any], spec: TableSpec) -> list[str]:
+    """The source table's column names, in column order (no rows read)."""
+    cur = conn.execute(
+        sql.SQL("SELECT * FROM {}.{} LIMIT 0").format(
+            sql.Identifier(spec.source_schema), sql.Identifier(spec.source_table)
+        )
+    )
+    return [d.name for d in cur.description or []]
+
+
+def iter_source_rows(conn: psycopg.Connection[Any], spec: TableSpec, *, fetch: int = 2000) -> Iterator[Row]:
+    """Every row of the source table, normalised, streamed through a server-side cursor on `conn`.
+
+    Memory holds `fetch` rows at a time, not the table. `conn` must be in a transaction (the
+    quality checks pass their snapshot's, so the rows are the snapshot's).
+    """
+    query = sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(spec.source_schema), sql.Identifier(spec.source_table))
+    with conn.cursor(name=f"reconcile_{uuid.uuid4().hex[:12]}") as cur:
+        cur.itersize = fetch
+        cur.execute(query)
+        names: list[str] | None = None
+        for rec in cur:
+            if names is None:
+                names = [d.name for d in cur.description or []]
+            yield {n: normalize(v) for n, v in zip(names, rec, strict=True)}
+
+
 def source_rows(conninfo: str, spec: TableSpec) -> dict[tuple[Any, ...], Row]:
     """Every row of the source table keyed by primary key, normalised."""
     with psycopg.connect(conninfo) as conn:
@@ -76,8 +103,10 @@ def source_not_null_columns(conn: psycopg.Connection[Any], spec: TableSpec) -> l
 def iter_lake_rows(table: Any, snapshot_id: int | None = None) -> Iterator[Row]:
     """Every row of a pyiceberg table (at `snapshot_id`, default current), normalised, `_cdc_*` dropped."""
     scan = table.scan(snapshot_id=snapshot_id) if snapshot_id is not None else table.scan()
-    for rec in scan.to_arrow().to_pylist():
-        yield {k: normalize(v) for k, v in rec.items() if not k.startswith("_cdc_")}
+    # Record batch by record batch: memory holds one batch, not the table.
+    for batch in scan.to_arrow_batch_reader():
+        for rec in batch.to_pylist():
+            yield {k: normalize(v) for k, v in rec.items() if not k.startswith("_cdc_")}
 
 
 def lake_rows(table: Any, spec: TableSpec) -> dict[tuple[Any, ...], Row]:

@@ -156,6 +156,8 @@ def test_tampered_silver_fails_naming_table_and_keys(
         assert bad.duplicates == 1
         assert bad.source_rows == bad.lake_rows  # one row more, one row less
         assert bad.checksum_source != bad.checksum_lake
+        # three keys changed: at most three of the key buckets differ, each looked at key by key
+        assert 1 <= bad.buckets_differing == bad.buckets_examined <= 3
         text = "\n".join(bad.problems)
         assert f"missing in silver: {deleted}" in text
         assert f"changed: {changed}.name" in text and "'tampered'" in text

@@ -8,10 +8,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from lakehouse.checksums import BucketSums, key_bucket
 from lakehouse.consistency import SnapshotXids, xid32, xid_visible
 from lakehouse.quality import (
     QualityError,
     TableQuality,
+    _examined,
     canonical,
     excluded_keys,
     image_keys,
@@ -183,3 +185,48 @@ def test_results_and_quality_error() -> None:
     msg = str(info.value)
     assert "1 of 2 table(s)" in msg and "shop.b" in msg and "duplicate primary key" in msg and "shop.a" not in msg
     assert info.value.results == [ok, bad]
+
+
+# --- key buckets ------------------------------------------------------------------------
+
+
+def _sums(rows: list[dict], buckets: int = 64) -> BucketSums:  # type: ignore[type-arg]
+    s = BucketSums(buckets)
+    for r in rows:
+        s.add(key_bucket((r["id"],), buckets), row_digest(r, COLS))
+    return s
+
+
+def test_bucket_of_a_key_agrees_with_equality_of_normalised_values() -> None:
+    assert key_bucket((1,), 1024) == key_bucket((Decimal("1.0"),), 1024) == key_bucket((1.0,), 1024)
+    assert key_bucket(("a", 2), 1024) == key_bucket(("a", Decimal(2)), 1024)
+    assert all(0 <= key_bucket((i,), 7) < 7 for i in range(100))
+    assert len({key_bucket((i,), 64) for i in range(1000)}) == 64, "keys spread over every bucket"
+
+
+def test_bucket_sums_name_exactly_the_buckets_that_differ() -> None:
+    rows = [_row(i % 28 + 1, id=i) for i in range(1, 501)]
+    same = _sums(list(reversed(rows)))
+    assert _sums(rows).differing(same) == []
+    assert _sums(rows).hexdigest() == same.hexdigest() and same.rows == 500
+
+    changed = [*rows[:-1], {**rows[-1], "name": "x"}]
+    dup = [*rows, rows[10]]
+    missing = rows[1:]
+    for other, row in ((changed, rows[-1]), (dup, rows[10]), (missing, rows[0])):
+        diff = _sums(rows).differing(_sums(other))
+        assert diff == [key_bucket((row["id"],), 64)], diff
+        assert _sums(rows).hexdigest() != _sums(other).hexdigest()
+    with pytest.raises(ValueError, match="cannot compare 64 buckets with 32"):
+        _sums(rows).differing(_sums(rows, 32))
+
+
+def test_examined_buckets_stay_within_the_row_limit() -> None:
+    src, lake = BucketSums(8), BucketSums(8)
+    for b, n in enumerate([5, 50, 5, 5, 0, 0, 0, 0]):
+        src.counts[b] = n
+    lake.counts[2] = 9
+    assert _examined([0, 1, 2, 3], src, lake, 60) == {0, 1}
+    assert _examined([0, 1, 2, 3], src, lake, 68) == {0, 1, 2}, "bucket 2 counts its larger side"
+    assert _examined([1], src, lake, 10) == {1}, "the first differing bucket is always examined"
+    assert _examined([], src, lake, 10) == set()
