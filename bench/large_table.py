@@ -62,9 +62,9 @@ CREATE TABLE IF NOT EXISTS bench.wide (
 # about as much as ordinary text (each row's text repeats its own 128 characters).
 INSERT = f"""
 INSERT INTO bench.wide
-SELECT g, (g % 100000)::int, (ARRAY['order', 'refund', 'transfer'])[g % 3 + 1], (g % 1000000) / 100.0,
-       g / 7.0, g % 2 = 0, timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second',
-       date '2026-01-01' + (g % 365)::int, 'label-' || (g % 5000), g * 31,
+SELECT g, (g %% 100000)::int, (ARRAY['order', 'refund', 'transfer'])[g %% 3 + 1], (g %% 1000000) / 100.0,
+       g / 7.0, g %% 2 = 0, timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second',
+       date '2026-01-01' + (g %% 365)::int, 'label-' || (g %% 5000), g * 31,
        decode(repeat(md5(g::text) || md5((g + 1)::text), {PAYLOAD_BYTES // 32}), 'hex'),
        substr(repeat(md5(g::text) || md5((g * 3)::text) || md5((g * 5)::text) || md5((g * 7)::text), 8),
               1, {TEXT_CHARS})

@@ -14,6 +14,10 @@ def load_table(spark: SparkSession, name: str) -> Any:
     """The org.apache.iceberg.Table behind a Spark table name (py4j object)."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
+    # Spark3Util resolves catalogs through SparkSession.active, which is per JVM thread: a Python
+    # thread other than the session's builder has none, and "default.ops.x" would be read as a
+    # namespace of spark_catalog (REQUIRES_SINGLE_PART_NAMESPACE). Make `spark` active here.
+    jvm.org.apache.spark.sql.SparkSession.setActiveSession(spark._jsparkSession)
     return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, name)
 
 
