@@ -30,6 +30,7 @@ LAB_TABLES = [
     {"source": "lab.bystander", "primary_key": ["id"], "iceberg": "silver.bystander"},
     {"source": "lab.events", "primary_key": ["id"], "iceberg": "silver.events", "partition_by": ["days(created_at)"]},
     {"source": "lab.keys", "primary_key": ["id"], "iceberg": "silver.keys"},
+    {"source": "lab.growing", "primary_key": ["id"], "iceberg": "silver.growing"},
     {"source": "lab.shifting", "primary_key": ["id"], "iceberg": "silver.shifting"},
     {"source": "lab.toasty", "primary_key": ["id"], "iceberg": "silver.toasty"},
     {"source": "lab.toasty_pairs", "primary_key": ["region", "id"], "iceberg": "silver.toasty_pairs"},

@@ -26,6 +26,7 @@ class TableResult:
     dead_lettered: dict[str, int] = field(default_factory=dict)
     schema_changes: list[str] = field(default_factory=list)
     key_changes: int = 0  # primary-key updates seen while resolving TOAST placeholders
+    silver_write: str = ""  # merge, append (no key of the batch could be in silver), marker (offsets only)
     one_pass: bool = False  # typed while classifying: the batch's schemas were its heads'
     lag: int = 0
     busy: str | None = None  # another merge held the table: who (nothing was read or written)

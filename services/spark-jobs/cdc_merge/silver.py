@@ -3,6 +3,13 @@
 The last of a batch's three commits: its offsets are where the table's next batch starts.
 A batch with nothing to merge still commits them (an empty snapshot), so its records are
 not read again.
+
+When no key of the batch can be in silver, the MERGE would only insert: the batch is appended
+instead (no join against the whole table). That is decided from Iceberg's own column bounds:
+for a single integer primary key, every live data file of silver has a lower and an upper bound
+of the key, and the batch's keys lie outside [min lower, max upper] of them all. Bounds are
+conservative (a deleted row's file keeps its bounds until compaction), so a key that might be
+there always takes the MERGE. Initial snapshots and tables whose keys only grow take the append.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lakehouse.registry import TableSpec
-from pyspark.sql import SparkSession
-from spark_iceberg.commits import commit_marker, run_with_commit_properties
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from spark_iceberg.commits import append_with_properties, commit_marker, run_with_commit_properties
 
 from cdc_merge import lake_tables
 from cdc_merge.plan import TablePlan
@@ -40,6 +48,43 @@ def merge_sql(target: str, source_view: str, spec: TableSpec, columns: dict[str,
     )
 
 
+INTEGER_KEYS = frozenset({"tinyint", "smallint", "int", "bigint"})
+
+
+def silver_key_bounds(spark: SparkSession, silver: str, key: str) -> tuple[int, int, int | None, int | None]:
+    """(live data files, files with both bounds of `key`, least lower bound, greatest upper bound)."""
+    metric = f"readable_metrics.`{key}`"
+    row = spark.sql(
+        f"SELECT count(*) AS files, count_if({metric}.lower_bound IS NOT NULL AND {metric}.upper_bound IS NOT NULL) "
+        f"AS bounded, min({metric}.lower_bound) AS lo, max({metric}.upper_bound) AS hi FROM {silver}.data_files"
+    ).first()
+    assert row is not None
+    return int(row["files"]), int(row["bounded"]), row["lo"], row["hi"]
+
+
+def appendable(spark: SparkSession, plan: TablePlan, columns: dict[str, str], latest: DataFrame, existed: bool) -> bool:
+    """True when no key of `latest` can be in silver, so that the MERGE would only insert.
+
+    `existed`: silver existed before this batch (a table the batch created has no rows).
+    """
+    if len(plan.spec.primary_key) != 1:
+        return False
+    key = plan.spec.primary_key[0]
+    if columns.get(key) not in INTEGER_KEYS:
+        return False
+    if not existed:
+        return True  # created by this batch: nothing to match
+    files, bounded, lo, hi = silver_key_bounds(spark, plan.silver, key)
+    if files == 0:
+        return True
+    if bounded < files or lo is None or hi is None:
+        return False  # a file without the key's bounds (metrics off): it could hold any key
+    first = latest.agg(F.min(f"`{key}`").alias("lo"), F.max(f"`{key}`").alias("hi")).first()
+    if first is None or first["lo"] is None:
+        return True  # no rows to write
+    return bool(first["hi"] < lo or first["lo"] > hi)
+
+
 def write_silver(
     spark: SparkSession,
     plan: TablePlan,
@@ -48,15 +93,27 @@ def write_silver(
     changes: int,
     has_table: bool,
     check: Callable[[], None],
-) -> None:
-    """MERGE `resolved` into silver (or commit only the offsets), carrying the batch's offsets."""
+) -> str:
+    """Write `resolved` into silver carrying the batch's offsets; returns how: merge, append or marker.
+
+    `append` when no key of the batch can be in silver (see the module's docstring): the rows
+    whose newest change is not a delete are appended (a delete of a key silver does not hold
+    changes nothing, as in the MERGE). Otherwise the MERGE; with nothing to write, only the offsets.
+    """
+    meta = list(lake_tables.META_COLUMNS)
     if resolved is not None and changes:
+        if appendable(spark, plan, columns, resolved.latest, plan.silver_exists):
+            rows = resolved.latest.where(F.col("_cdc_op") != "d").select(*[F.col(f"`{c}`") for c in columns], *meta)
+            check()
+            append_with_properties(rows, plan.silver, plan.props)
+            return "append"
         view = f"cdc_changes_{plan.spec.source.replace('.', '_')}"
         resolved.latest.createOrReplaceTempView(view)
         check()
-        run_with_commit_properties(
-            spark, plan.props, merge_sql(plan.silver, view, plan.spec, columns, list(lake_tables.META_COLUMNS))
-        )
-    elif has_table:
+        run_with_commit_properties(spark, plan.props, merge_sql(plan.silver, view, plan.spec, columns, meta))
+        return "merge"
+    if has_table:
         check()
         commit_marker(spark, plan.silver, plan.props)
+        return "marker"
+    return "none"

@@ -5,7 +5,8 @@
   carrying the batch's end offsets:
     1. dead letters appended  (`dead_letters`; records already there are skipped on a re-run)
     2. bronze appended        (`bronze`; likewise)
-    3. silver MERGE           (`silver`; its offsets are where the next batch starts)
+    3. silver MERGE           (`silver`; its offsets are where the next batch starts; an append
+                              when Iceberg's key bounds show no key of the batch can be there)
 A crash anywhere re-reads from the silver offsets; the filters above and the idempotent
 MERGE make the re-run change nothing that was already committed. The caller holds the
 table's lease throughout; `check` verifies it before each commit.
@@ -113,7 +114,7 @@ def merge_planned(
         unresolved_count = resolved.unresolved_count if resolved is not None else 0
         result.inserts_updates = sum(int(v) for k, v in batch.ops.items() if k != "d") - unresolved_count
         result.changes = result.deletes + result.inserts_updates
-        write_silver(
+        result.silver_write = write_silver(
             spark,
             plan,
             table_columns,
@@ -136,5 +137,6 @@ def progress_line(result: TableResult) -> str:
     return (
         f"{result.table}: {result.records} records [{encode(result.start)} -> {encode(result.end)}], "
         f"{result.changes} changes merged, {result.bronze_appended} to bronze, "
-        f"{sum(result.dead_lettered.values())} dead-lettered, lag {result.lag}, {result.seconds}s {result.phases}"
+        f"{sum(result.dead_lettered.values())} dead-lettered (silver: {result.silver_write or '-'}), "
+        f"lag {result.lag}, {result.seconds}s {result.phases}"
     )

@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS lab.bystander (id integer PRIMARY KEY, v text);
 CREATE TABLE IF NOT EXISTS lab.events (id bigint PRIMARY KEY, kind text NOT NULL, created_at timestamptz NOT NULL);
 CREATE TABLE IF NOT EXISTS lab.keys (id integer PRIMARY KEY, v text);
 CREATE TABLE IF NOT EXISTS lab.shifting (id integer PRIMARY KEY, v text);
+-- Keys that mostly grow: batches whose keys silver cannot hold are appended (test_silver_append.py).
+CREATE TABLE IF NOT EXISTS lab.growing (id bigint PRIMARY KEY, v text, n integer);
 -- Not in the registry at start: a test adds it while a workload runs.
 CREATE TABLE IF NOT EXISTS lab.late (id integer PRIMARY KEY, v text, n integer);
 GRANT SELECT ON ALL TABLES IN SCHEMA lab TO debezium;
