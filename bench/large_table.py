@@ -228,6 +228,16 @@ def run_gate(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def phase_totals(batches: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per merge phase, summed over the batches that read records."""
+    totals: dict[str, float] = {}
+    for b in batches:
+        if b["records"]:
+            for phase, seconds in b["phases"].items():
+                totals[phase] = round(totals.get(phase, 0.0) + seconds, 1)
+    return totals
+
+
 def measure(rows: int) -> dict[str, Any]:
     """Start the phase's own stack with kind's heaps, run the snapshot through the merge, measure."""
     from lakehouse.settings import get_settings
@@ -299,6 +309,8 @@ def measure(rows: int) -> dict[str, Any]:
             sampler.stop.set()
             spark.stop()
         peaks = sampler.peaks()
+        silver_writes = [str(b.get("silver_write")) for b in runner.batches if b["records"]]
+        silver_writes = [f"{w} x{silver_writes.count(w)}" for w in sorted(set(silver_writes))]
         log(f"all {rows:,} rows in silver after {done:.0f}s (first row after {first:.0f}s); peak MiB {peaks}")
         log("running the quality gate on the whole table (a process of its own)")
         gate_result = run_gate(env)
@@ -326,6 +338,8 @@ def measure(rows: int) -> dict[str, Any]:
         "all_rows_in_silver_seconds": round(done, 1),
         "end_to_end_rows_per_s": round(rows / done, 1),
         "merge_batches": len([c for c in runner.commits if c[1] == TABLE]),
+        "merge_seconds_by_phase": phase_totals(runner.batches),
+        "silver_writes": silver_writes,
         "jvms": jvms,
         "quality_gate": gate_result,
     }

@@ -215,7 +215,10 @@ class StreamRunner(threading.Thread):
                 results = run_once(self.spark, self.settings, lambda _m: None, self.specs)
                 now = time.time()
                 self.commits += [(now, r.table, r.end) for r in results]
-                self.batches += [{"records": r.records, "seconds": r.seconds, "phases": r.phases} for r in results]
+                self.batches += [
+                    {"records": r.records, "seconds": r.seconds, "phases": r.phases, "silver_write": r.silver_write}
+                    for r in results
+                ]
                 if not results:
                     time.sleep(0.2)
         except BaseException as exc:  # noqa: BLE001 - reported by the caller

@@ -100,13 +100,15 @@ def source_not_null_columns(conn: psycopg.Connection[Any], spec: TableSpec) -> l
     return [str(r[0]) for r in cur]
 
 
-def iter_lake_rows(table: Any, snapshot_id: int | None = None) -> Iterator[Row]:
+def iter_lake_rows(table: Any, snapshot_id: int | None = None, *, fetch: int = 2000) -> Iterator[Row]:
     """Every row of a pyiceberg table (at `snapshot_id`, default current), normalised, `_cdc_*` dropped."""
     scan = table.scan(snapshot_id=snapshot_id) if snapshot_id is not None else table.scan()
-    # Record batch by record batch: memory holds one batch, not the table.
+    # Record batch by record batch, each turned into Python objects a slice at a time: memory
+    # holds one Arrow batch and `fetch` rows as dicts, not the table.
     for batch in scan.to_arrow_batch_reader():
-        for rec in batch.to_pylist():
-            yield {k: normalize(v) for k, v in rec.items() if not k.startswith("_cdc_")}
+        for start in range(0, batch.num_rows, fetch):
+            for rec in batch.slice(start, fetch).to_pylist():
+                yield {k: normalize(v) for k, v in rec.items() if not k.startswith("_cdc_")}
 
 
 def lake_rows(table: Any, spec: TableSpec) -> dict[tuple[Any, ...], Row]:
