@@ -1,7 +1,7 @@
 """Silver takes an append instead of the MERGE only when no key of the batch can be there.
 
-Iceberg's bounds of the key decide (cdc_merge.silver): new keys above or below every live data
-file's range are appended; a batch touching a key inside the range (an update, a delete, a key
+Iceberg's scan planning over the key's bounds decides (cdc_merge.silver): new keys no live data
+file's range covers (above, below, or in a gap between files) are appended; a batch touching a key inside the range (an update, a delete, a key
 re-inserted after its delete, a primary-key update) takes the MERGE. Silver equals the source
 after every batch either way, and the snapshot's operation shows which path was taken.
 """
@@ -37,6 +37,10 @@ def test_appends_only_where_no_key_can_be_in_silver(stack: Any, merge: Any, asse
     assert_equal(TABLE)
 
     insert(1, 9)  # below every key
+    assert _merge(merge) == "append"
+    assert_equal(TABLE)
+
+    insert(50, 59)  # in the gap between the files of 1-9 and 100-199
     assert _merge(merge) == "append"
     assert_equal(TABLE)
 

@@ -9,6 +9,7 @@ their column are counted as dead letters here, before anything is written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from lakehouse.registry import Registry
 from pyspark import StorageLevel
@@ -42,6 +43,9 @@ class ClassifiedBatch:
     ops: dict[str, int]  # op -> typed changes that fit
     placeholders: bool  # some fitting change carries a TOAST placeholder
     cached: list[DataFrame] = field(default_factory=list)
+    # Least and greatest key of the fitting changes (a single-column key; None: not counted).
+    # A superset of the keys the silver write gets, so a test against it is conservative.
+    key_range: tuple[Any, Any] | None = None
 
     def unpersist(self) -> None:
         """Release the cached frames."""
@@ -78,9 +82,16 @@ def _count_and_type(
         offset_at_least(plan.bronze_from, start).alias("to_bronze"),
         offset_at_least(plan.dead_from, start).alias("to_dead"),
     ]
+    # The key's range rides along with the counts (no job of its own) where the key is typed here.
+    key = plan.spec.primary_key[0] if len(plan.spec.primary_key) == 1 else None
+    ranges = [F.min(f"`{key}`").alias("kmin"), F.max(f"`{key}`").alias("kmax")] if key else []
     groups: list[Row] = (
         classified.groupBy(*keys, *(["op", "fit_reason", "_any_unavail"] if plan.pre is not None else []))
-        .agg(F.count(F.lit(1)).alias("n"), F.min(F.struct("kafka_partition", "kafka_offset")).alias("first"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.min(F.struct("kafka_partition", "kafka_offset")).alias("first"),
+            *(ranges if plan.pre is not None else []),
+        )
         .collect()
     )
     result.records = sum(g["n"] for g in groups)
@@ -120,10 +131,12 @@ def _count_and_type(
 
     # op, why it does not fit, to dead letters, carries a TOAST placeholder, count
     fits: list[tuple[str, str | None, bool, bool, int]] = []
+    bounded: list[Row] = []  # the groups of fitting changes with the key's least and greatest value
     if one_pass:
         # Typed in the classifying pass (no schema rejected): the counts are in `groups`.
         batch.typed = batch.usable
         fits = [(g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["n"]) for g in usable_groups]
+        bounded = [g for g in usable_groups if g["fit_reason"] is None]
     elif typing.converters:
         # Cached, and built by the counting job below: the steps after it (dead letters,
         # MERGE) then plan against a scan of the cache instead of re-deriving the parse.
@@ -135,14 +148,17 @@ def _count_and_type(
         ).persist(StorageLevel.MEMORY_AND_DISK)
         batch.typed = typed
         cached.append(typed)
-        fits = [
-            (g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["count"])
-            for g in typed.groupBy(
-                "op", "fit_reason", offset_at_least(plan.dead_from, start).alias("to_dead"), "_any_unavail"
-            )
-            .count()
+        typed_groups = (
+            typed.groupBy("op", "fit_reason", offset_at_least(plan.dead_from, start).alias("to_dead"), "_any_unavail")
+            .agg(F.count(F.lit(1)).alias("n"), *ranges)
             .collect()
-        ]
+        )
+        fits = [(g["op"], g["fit_reason"], g["to_dead"], g["_any_unavail"], g["n"]) for g in typed_groups]
+        bounded = [g for g in typed_groups if g["fit_reason"] is None]
+    if key is not None and bounded:
+        lows = [g["kmin"] for g in bounded if g["kmin"] is not None]
+        highs = [g["kmax"] for g in bounded if g["kmax"] is not None]
+        batch.key_range = (min(lows), max(highs)) if lows and highs else None
     batch.placeholders = any(unavail for _, fit_reason, _, unavail, _ in fits if fit_reason is None)
     for op, fit_reason, to_dead, _, n in fits:
         if fit_reason is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from lakehouse.debezium import head_schema, schema_head
 from lakehouse.registry import Registry, TableSpec
@@ -37,6 +38,7 @@ class TablePlan:
     rng: OffsetRange
     props: dict[str, str]  # the snapshot properties of every commit of the batch
     silver_exists: bool
+    silver_table: Any  # org.apache.iceberg.Table as loaded for this plan (py4j; None: no table yet)
     bronze_exists: bool
     dead_exists: bool  # the shared dead-letter table (created by the first table that needs it)
     current: dict[str, str] | None  # silver's source columns (None: no table yet)
@@ -129,6 +131,7 @@ def plan_table(
         rng=rng,
         props={snapshot_offsets.property_name(topic): snapshot_offsets.encode(rng.end)},
         silver_exists=silver_table is not None,
+        silver_table=silver_table,
         bronze_exists=bronze_table is not None,
         dead_exists=dead_offsets is not None,
         current=current,

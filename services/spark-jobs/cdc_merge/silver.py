@@ -5,16 +5,18 @@ A batch with nothing to merge still commits them (an empty snapshot), so its rec
 not read again.
 
 When no key of the batch can be in silver, the MERGE would only insert: the batch is appended
-instead (no join against the whole table). That is decided from Iceberg's own column bounds:
-for a single integer primary key, every live data file of silver has a lower and an upper bound
-of the key, and the batch's keys lie outside [min lower, max upper] of them all. Bounds are
-conservative (a deleted row's file keeps its bounds until compaction), so a key that might be
-there always takes the MERGE. Initial snapshots and tables whose keys only grow take the append.
+instead (no join against the whole table). That is decided by Iceberg's own scan planning on
+silver as the plan loaded it, for a single integer primary key: no live data file may hold a
+key between the batch's least and greatest key (each file's key bounds, from its manifest
+entry; a file without them always may). Bounds are conservative (a deleted row's file keeps
+them until compaction), so a key that might be there always takes the MERGE. Initial snapshots
+and tables whose keys grow take the append, and so do new keys in a gap between files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from lakehouse.registry import TableSpec
 from pyspark.sql import DataFrame, SparkSession
@@ -51,38 +53,50 @@ def merge_sql(target: str, source_view: str, spec: TableSpec, columns: dict[str,
 INTEGER_KEYS = frozenset({"tinyint", "smallint", "int", "bigint"})
 
 
-def silver_key_bounds(spark: SparkSession, silver: str, key: str) -> tuple[int, int, int | None, int | None]:
-    """(live data files, files with both bounds of `key`, least lower bound, greatest upper bound)."""
-    metric = f"readable_metrics.`{key}`"
-    row = spark.sql(
-        f"SELECT count(*) AS files, count_if({metric}.lower_bound IS NOT NULL AND {metric}.upper_bound IS NOT NULL) "
-        f"AS bounded, min({metric}.lower_bound) AS lo, max({metric}.upper_bound) AS hi FROM {silver}.data_files"
-    ).first()
-    assert row is not None
-    return int(row["files"]), int(row["bounded"]), row["lo"], row["hi"]
+def files_in_key_range(spark: SparkSession, table: Any, key: str, low: Any, high: Any) -> bool:
+    """Whether Iceberg's scan planning keeps any live data file of `table` for keys in [low, high].
+
+    Planning reads only manifests (no Spark job) and keeps every file whose key bounds overlap
+    the range or that has no bounds of the key: a file it drops cannot hold such a key.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    expressions = jvm.org.apache.iceberg.expressions.Expressions
+    in_range = getattr(expressions, "and")(
+        expressions.greaterThanOrEqual(key, low), expressions.lessThanOrEqual(key, high)
+    )
+    tasks = table.newScan().filter(in_range).planFiles()
+    try:
+        return bool(tasks.iterator().hasNext())
+    finally:
+        tasks.close()
 
 
-def appendable(spark: SparkSession, plan: TablePlan, columns: dict[str, str], latest: DataFrame, existed: bool) -> bool:
+def appendable(
+    spark: SparkSession,
+    plan: TablePlan,
+    columns: dict[str, str],
+    latest: DataFrame,
+    key_range: tuple[Any, Any] | None = None,
+) -> bool:
     """True when no key of `latest` can be in silver, so that the MERGE would only insert.
 
-    `existed`: silver existed before this batch (a table the batch created has no rows).
+    `key_range`: the least and greatest key of a superset of `latest`'s keys, when known
+    (classify counts it with the batch); otherwise `latest` is aggregated here.
     """
     if len(plan.spec.primary_key) != 1:
         return False
     key = plan.spec.primary_key[0]
     if columns.get(key) not in INTEGER_KEYS:
         return False
-    if not existed:
-        return True  # created by this batch: nothing to match
-    files, bounded, lo, hi = silver_key_bounds(spark, plan.silver, key)
-    if files == 0:
-        return True
-    if bounded < files or lo is None or hi is None:
-        return False  # a file without the key's bounds (metrics off): it could hold any key
-    first = latest.agg(F.min(f"`{key}`").alias("lo"), F.max(f"`{key}`").alias("hi")).first()
-    if first is None or first["lo"] is None:
-        return True  # no rows to write
-    return bool(first["hi"] < lo or first["lo"] > hi)
+    if plan.silver_table is None or plan.silver_table.currentSnapshot() is None:
+        return True  # no table before this batch, or one without rows: nothing to match
+    if key_range is None:
+        first = latest.agg(F.min(f"`{key}`").alias("lo"), F.max(f"`{key}`").alias("hi")).first()
+        if first is None or first["lo"] is None:
+            return True  # no rows to write
+        key_range = (first["lo"], first["hi"])
+    return not files_in_key_range(spark, plan.silver_table, key, int(key_range[0]), int(key_range[1]))
 
 
 def write_silver(
@@ -93,6 +107,7 @@ def write_silver(
     changes: int,
     has_table: bool,
     check: Callable[[], None],
+    key_range: tuple[Any, Any] | None = None,
 ) -> str:
     """Write `resolved` into silver carrying the batch's offsets; returns how: merge, append or marker.
 
@@ -102,7 +117,7 @@ def write_silver(
     """
     meta = list(lake_tables.META_COLUMNS)
     if resolved is not None and changes:
-        if appendable(spark, plan, columns, resolved.latest, plan.silver_exists):
+        if appendable(spark, plan, columns, resolved.latest, key_range):
             rows = resolved.latest.where(F.col("_cdc_op") != "d").select(*[F.col(f"`{c}`") for c in columns], *meta)
             check()
             append_with_properties(rows, plan.silver, plan.props)

@@ -122,6 +122,7 @@ def merge_planned(
             result.changes,
             plan.silver_exists or bool(typing.converters),
             check,
+            batch.key_range,
         )
         result.mark("silver", t)
         fault(settings, "after-commit")
