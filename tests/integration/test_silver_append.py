@@ -1,9 +1,10 @@
 """Silver takes an append instead of the MERGE only when no key of the batch can be there.
 
-Iceberg's scan planning over the key's bounds decides (cdc_merge.silver): new keys no live data
-file's range covers (above, below, or in a gap between files) are appended; a batch touching a key inside the range (an update, a delete, a key
-re-inserted after its delete, a primary-key update) takes the MERGE. Silver equals the source
-after every batch either way, and the snapshot's operation shows which path was taken.
+Iceberg's scan planning over the key's bounds decides (cdc_merge.silver): new keys that no live
+data file's range covers (above, below, or in a gap between files) are appended; a batch
+touching a key inside a file's range (an update, a delete, a key re-inserted after its delete,
+a primary-key update) takes the MERGE. Silver equals the source after every batch either way,
+and the snapshot's operation shows which path was taken.
 """
 
 from __future__ import annotations
