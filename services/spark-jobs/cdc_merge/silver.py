@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lakehouse.registry import TableSpec
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from spark_iceberg.commits import append_with_properties, commit_marker, run_with_commit_properties
 
@@ -76,13 +76,12 @@ def appendable(
     spark: SparkSession,
     plan: TablePlan,
     columns: dict[str, str],
-    latest: DataFrame,
-    key_range: tuple[Any, Any] | None = None,
+    key_range: tuple[Any, Any] | None,
 ) -> bool:
-    """True when no key of `latest` can be in silver, so that the MERGE would only insert.
+    """True when no key of the batch can be in silver, so that the MERGE would only insert.
 
-    `key_range`: the least and greatest key of a superset of `latest`'s keys, when known
-    (classify counts it with the batch); otherwise `latest` is aggregated here.
+    `key_range`: the least and greatest key of a superset of the batch's newest changes' keys, counted by
+    classify with the batch (None: not counted, and the MERGE is taken).
     """
     if len(plan.spec.primary_key) != 1:
         return False
@@ -92,10 +91,7 @@ def appendable(
     if plan.silver_table is None or plan.silver_table.currentSnapshot() is None:
         return True  # no table before this batch, or one without rows: nothing to match
     if key_range is None:
-        first = latest.agg(F.min(f"`{key}`").alias("lo"), F.max(f"`{key}`").alias("hi")).first()
-        if first is None or first["lo"] is None:
-            return True  # no rows to write
-        key_range = (first["lo"], first["hi"])
+        return False  # classify counted no key range: nothing to test against, so the MERGE
     return not files_in_key_range(spark, plan.silver_table, key, int(key_range[0]), int(key_range[1]))
 
 
@@ -117,7 +113,7 @@ def write_silver(
     """
     meta = list(lake_tables.META_COLUMNS)
     if resolved is not None and changes:
-        if appendable(spark, plan, columns, resolved.latest, key_range):
+        if appendable(spark, plan, columns, key_range):
             rows = resolved.latest.where(F.col("_cdc_op") != "d").select(*[F.col(f"`{c}`") for c in columns], *meta)
             check()
             append_with_properties(rows, plan.silver, plan.props)
